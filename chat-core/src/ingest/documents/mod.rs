@@ -1,0 +1,1 @@
+//! Document ingest: validation, text extraction, chunking.

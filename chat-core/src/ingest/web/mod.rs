@@ -1,0 +1,1 @@
+//! URL ingest: SSRF-guarded fetching, robots.txt, main-content extraction, caching.

@@ -1,0 +1,18 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod auth;
+pub mod bus;
+pub mod engine;
+pub mod ids;
+pub mod ingest;
+pub mod model;
+pub mod provider;
+pub mod store;
+pub mod text;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use auth::{Principal, Role};
+pub use engine::{ChatEngine, ChatEngineBuilder, ChatError, ChatResult, EngineConfig};
+pub use ids::{SessionId, TenantId, UserId};

@@ -1,0 +1,1 @@
+//! Test doubles and shared conformance helpers for implementations of the traits.
