@@ -44,7 +44,10 @@ mod tests {
 
     #[test]
     fn query_terms_drop_syntax() {
-        assert_eq!(query_terms("\"refund\" AND (café*) OR -x:y"), ["refund", "and", "café", "or", "x", "y"]);
+        assert_eq!(
+            query_terms("\"refund\" AND (café*) OR -x:y"),
+            ["refund", "and", "café", "or", "x", "y"]
+        );
         assert!(query_terms("*()\"").is_empty());
         assert_eq!(query_terms("a a A").len(), 1);
         let long = "é".repeat(2000);

@@ -4,7 +4,7 @@
 mod policy;
 
 pub use policy::{
-    can_manage_knowledge, can_post, can_see_internal, can_view_session, session_scope, Action,
+    Action, can_manage_knowledge, can_post, can_see_internal, can_view_session, session_scope,
 };
 
 use serde::{Deserialize, Serialize};
@@ -67,7 +67,11 @@ pub struct Principal {
 impl Principal {
     /// Builds a principal.
     pub fn new(tenant_id: TenantId, user_id: UserId, role: Role) -> Self {
-        Self { tenant_id, user_id, role }
+        Self {
+            tenant_id,
+            user_id,
+            role,
+        }
     }
     /// True for agents, managers and admins.
     pub fn is_staff(&self) -> bool {

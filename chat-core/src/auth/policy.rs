@@ -45,7 +45,9 @@ pub fn can_post(principal: &Principal, session: &ChatSession, visibility: Visibi
     match (principal.role, visibility) {
         (Role::Customer, Visibility::Public) => true,
         (Role::Customer, Visibility::Internal) => false,
-        (Role::Agent, Visibility::Public) => session.assigned_agent.as_ref() == Some(&principal.user_id),
+        (Role::Agent, Visibility::Public) => {
+            session.assigned_agent.as_ref() == Some(&principal.user_id)
+        }
         (Role::Agent, Visibility::Internal) => true,
         (Role::Manager | Role::Admin, _) => true,
     }
@@ -76,7 +78,12 @@ mod tests {
     use crate::ids::{TenantId, UserId};
     use crate::model::{NewSession, SessionKind};
 
-    fn session(tenant: &str, customer: &str, status: SessionStatus, agent: Option<&str>) -> ChatSession {
+    fn session(
+        tenant: &str,
+        customer: &str,
+        status: SessionStatus,
+        agent: Option<&str>,
+    ) -> ChatSession {
         let new = NewSession::new(
             TenantId::new(tenant).unwrap(),
             SessionKind::Support,
@@ -98,7 +105,11 @@ mod tests {
     }
 
     fn who(tenant: &str, user: &str, role: Role) -> Principal {
-        Principal::new(TenantId::new(tenant).unwrap(), UserId::new(user).unwrap(), role)
+        Principal::new(
+            TenantId::new(tenant).unwrap(),
+            UserId::new(user).unwrap(),
+            role,
+        )
     }
 
     #[test]
@@ -139,6 +150,9 @@ mod tests {
         assert!(can_see_internal(&agent1));
         assert!(can_manage_knowledge(&manager));
         assert!(!can_manage_knowledge(&agent1));
-        assert_eq!(session_scope(&alice), SessionScope::Customer(alice.user_id.clone()));
+        assert_eq!(
+            session_scope(&alice),
+            SessionScope::Customer(alice.user_id.clone())
+        );
     }
 }

@@ -38,12 +38,17 @@ pub enum Topic {
 impl Topic {
     /// The topic of a session.
     pub fn session(tenant_id: TenantId, session_id: SessionId) -> Self {
-        Self::Session { tenant_id, session_id }
+        Self::Session {
+            tenant_id,
+            session_id,
+        }
     }
     /// The tenant this topic belongs to.
     pub fn tenant_id(&self) -> &TenantId {
         match self {
-            Self::Session { tenant_id, .. } | Self::Agents { tenant_id } | Self::User { tenant_id, .. } => tenant_id,
+            Self::Session { tenant_id, .. }
+            | Self::Agents { tenant_id }
+            | Self::User { tenant_id, .. } => tenant_id,
         }
     }
 }
@@ -157,16 +162,37 @@ impl EventKind {
         match message.metadata.system_event.clone() {
             None if message.sender == SenderKind::Ai => Self::AiCompleted { message },
             None => Self::MessageCreated { message },
-            Some(SystemEvent::SessionUpdated { status, session_kind, .. }) => {
-                Self::SessionUpdated { status, session_kind, message }
-            }
-            Some(SystemEvent::AssignmentChanged { assignment }) => Self::AssignmentChanged { assignment, message },
-            Some(SystemEvent::DocumentStatus { document_id, status }) => {
-                Self::DocumentStatus { document_id, status, message: Some(message) }
-            }
-            Some(SystemEvent::UrlStatus { document_id, url, status }) => {
-                Self::UrlStatus { document_id, url, status, message: Some(message) }
-            }
+            Some(SystemEvent::SessionUpdated {
+                status,
+                session_kind,
+                ..
+            }) => Self::SessionUpdated {
+                status,
+                session_kind,
+                message,
+            },
+            Some(SystemEvent::AssignmentChanged { assignment }) => Self::AssignmentChanged {
+                assignment,
+                message,
+            },
+            Some(SystemEvent::DocumentStatus {
+                document_id,
+                status,
+            }) => Self::DocumentStatus {
+                document_id,
+                status,
+                message: Some(message),
+            },
+            Some(SystemEvent::UrlStatus {
+                document_id,
+                url,
+                status,
+            }) => Self::UrlStatus {
+                document_id,
+                url,
+                status,
+                message: Some(message),
+            },
         }
     }
 
@@ -177,7 +203,9 @@ impl EventKind {
             | Self::AiCompleted { message }
             | Self::SessionUpdated { message, .. }
             | Self::AssignmentChanged { message, .. } => Some(message),
-            Self::DocumentStatus { message, .. } | Self::UrlStatus { message, .. } => message.as_ref(),
+            Self::DocumentStatus { message, .. } | Self::UrlStatus { message, .. } => {
+                message.as_ref()
+            }
             Self::AiDelta { .. } | Self::Typing { .. } | Self::Presence { .. } => None,
         }
     }
@@ -228,11 +256,19 @@ impl ChatEvent {
 
     /// An ephemeral event of a session (no `seq`).
     pub fn ephemeral(tenant_id: TenantId, session_id: SessionId, kind: EventKind) -> Self {
-        Self { tenant_id, session_id: Some(session_id), seq: None, kind, at: Utc::now() }
+        Self {
+            tenant_id,
+            session_id: Some(session_id),
+            seq: None,
+            kind,
+            at: Utc::now(),
+        }
     }
 
     /// Whether this event may reach a principal who cannot see internal notes.
     pub fn is_public(&self) -> bool {
-        self.kind.message().is_none_or(|m| m.visibility == Visibility::Public)
+        self.kind
+            .message()
+            .is_none_or(|m| m.visibility == Visibility::Public)
     }
 }

@@ -33,19 +33,32 @@ impl Default for InProcessBus {
 impl InProcessBus {
     /// A bus whose topics buffer `capacity` events per subscriber (at least 1).
     pub fn new(capacity: usize) -> Self {
-        Self { inner: Arc::new(Inner { capacity: capacity.max(1), topics: Mutex::new(HashMap::new()) }) }
+        Self {
+            inner: Arc::new(Inner {
+                capacity: capacity.max(1),
+                topics: Mutex::new(HashMap::new()),
+            }),
+        }
     }
 
     /// Number of topics that currently have a channel.
     pub fn topic_count(&self) -> usize {
-        self.inner.topics.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.inner
+            .topics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
 #[async_trait]
 impl EventBus for InProcessBus {
     async fn publish(&self, topic: &Topic, event: Arc<ChatEvent>) -> Result<(), BusError> {
-        let mut topics = self.inner.topics.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut topics = self
+            .inner
+            .topics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(sender) = topics.get(topic) {
             if sender.send(event).is_err() {
                 // Every subscriber left: drop the channel.
@@ -57,21 +70,31 @@ impl EventBus for InProcessBus {
 
     async fn subscribe(&self, topic: &Topic) -> Result<BusSubscription, BusError> {
         let receiver = {
-            let mut topics = self.inner.topics.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut topics = self
+                .inner
+                .topics
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             topics
                 .entry(topic.clone())
                 .or_insert_with(|| broadcast::channel(self.inner.capacity).0)
                 .subscribe()
         };
-        let guard = TopicGuard { inner: Arc::clone(&self.inner), topic: topic.clone() };
-        let stream = futures::stream::unfold((receiver, guard), |(mut receiver, guard)| async move {
-            let item = match receiver.recv().await {
-                Ok(event) => BusItem::Event(event),
-                Err(broadcast::error::RecvError::Lagged(n)) => BusItem::Lagged { missed: Some(n) },
-                Err(broadcast::error::RecvError::Closed) => return None,
-            };
-            Some((item, (receiver, guard)))
-        });
+        let guard = TopicGuard {
+            inner: Arc::clone(&self.inner),
+            topic: topic.clone(),
+        };
+        let stream =
+            futures::stream::unfold((receiver, guard), |(mut receiver, guard)| async move {
+                let item = match receiver.recv().await {
+                    Ok(event) => BusItem::Event(event),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        BusItem::Lagged { missed: Some(n) }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                };
+                Some((item, (receiver, guard)))
+            });
         Ok(Box::pin(stream))
     }
 }
@@ -84,9 +107,16 @@ struct TopicGuard {
 
 impl Drop for TopicGuard {
     fn drop(&mut self) {
-        let mut topics = self.inner.topics.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut topics = self
+            .inner
+            .topics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         // This guard's receiver is dropped after the guard (tuple order), so one remains.
-        if topics.get(&self.topic).is_some_and(|s| s.receiver_count() <= 1) {
+        if topics
+            .get(&self.topic)
+            .is_some_and(|s| s.receiver_count() <= 1)
+        {
             topics.remove(&self.topic);
         }
     }
@@ -104,7 +134,11 @@ mod tests {
         Arc::new(ChatEvent::ephemeral(
             tenant.clone(),
             session,
-            EventKind::Typing { user_id: UserId::new("u").unwrap(), sender: SenderKind::Customer, state: TypingState::Start },
+            EventKind::Typing {
+                user_id: UserId::new("u").unwrap(),
+                sender: SenderKind::Customer,
+                state: TypingState::Start,
+            },
         ))
     }
 
@@ -113,9 +147,16 @@ mod tests {
         let bus = InProcessBus::default();
         let tenant = TenantId::new("t").unwrap();
         let (a, b) = (SessionId::new(), SessionId::new());
-        let mut sub_a = bus.subscribe(&Topic::session(tenant.clone(), a)).await.unwrap();
-        bus.publish(&Topic::session(tenant.clone(), b), typing(&tenant, b)).await.unwrap();
-        bus.publish(&Topic::session(tenant.clone(), a), typing(&tenant, a)).await.unwrap();
+        let mut sub_a = bus
+            .subscribe(&Topic::session(tenant.clone(), a))
+            .await
+            .unwrap();
+        bus.publish(&Topic::session(tenant.clone(), b), typing(&tenant, b))
+            .await
+            .unwrap();
+        bus.publish(&Topic::session(tenant.clone(), a), typing(&tenant, a))
+            .await
+            .unwrap();
         match sub_a.next().await.unwrap() {
             BusItem::Event(e) => assert_eq!(e.session_id, Some(a)),
             other => panic!("unexpected {other:?}"),
@@ -132,7 +173,10 @@ mod tests {
         for _ in 0..10 {
             bus.publish(&topic, typing(&tenant, s)).await.unwrap();
         }
-        assert_eq!(sub.next().await.unwrap(), BusItem::Lagged { missed: Some(6) });
+        assert_eq!(
+            sub.next().await.unwrap(),
+            BusItem::Lagged { missed: Some(6) }
+        );
         assert!(matches!(sub.next().await.unwrap(), BusItem::Event(_)));
         assert_eq!(bus.topic_count(), 1);
         drop(sub);

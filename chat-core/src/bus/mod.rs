@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use futures::Stream;
 
 pub use event::{ChatEvent, EventKind, PresenceState, Topic, TypingState};
-pub use memory::{InProcessBus, DEFAULT_TOPIC_CAPACITY};
+pub use memory::{DEFAULT_TOPIC_CAPACITY, InProcessBus};
 
 /// What a subscription yields.
 #[derive(Debug, Clone, PartialEq)]

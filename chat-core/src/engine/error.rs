@@ -68,7 +68,10 @@ impl ChatError {
 
     /// An `Unavailable` error without a source.
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::Unavailable { message: message.into(), source: None }
+        Self::Unavailable {
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// True when retrying the same call may succeed.
@@ -80,16 +83,24 @@ impl ChatError {
 impl From<StoreError> for ChatError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::NotFound { entity, id } => Self::NotFound(format!("{entity} not found: {id}")),
+            StoreError::NotFound { entity, id } => {
+                Self::NotFound(format!("{entity} not found: {id}"))
+            }
             StoreError::Conflict(msg) => Self::Conflict(msg),
             StoreError::InvalidInput(msg) => Self::InvalidInput(msg),
-            other => Self::Unavailable { message: "storage failed".into(), source: Some(Box::new(other)) },
+            other => Self::Unavailable {
+                message: "storage failed".into(),
+                source: Some(Box::new(other)),
+            },
         }
     }
 }
 
 impl From<BusError> for ChatError {
     fn from(err: BusError) -> Self {
-        Self::Unavailable { message: "event bus failed".into(), source: Some(Box::new(err)) }
+        Self::Unavailable {
+            message: "event bus failed".into(),
+            source: Some(Box::new(err)),
+        }
     }
 }

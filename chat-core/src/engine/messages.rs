@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{validate, ChatEngine, ChatError, ChatResult};
+use super::{ChatEngine, ChatError, ChatResult, validate};
 use crate::auth::{self, Principal};
 use crate::bus::{ChatEvent, EventKind, PresenceState, Topic, TypingState};
 use crate::ids::SessionId;
@@ -24,7 +24,11 @@ pub struct PostMessage {
 impl PostMessage {
     /// A public message.
     pub fn new(content: impl Into<String>) -> Self {
-        Self { content: content.into(), client_msg_id: None, visibility: Visibility::Public }
+        Self {
+            content: content.into(),
+            client_msg_id: None,
+            visibility: Visibility::Public,
+        }
     }
     /// Sets the idempotency key.
     pub fn client_msg_id(mut self, id: impl Into<String>) -> Self {
@@ -79,18 +83,31 @@ impl ChatEngine {
         if let Some(id) = &input.client_msg_id {
             validate::client_msg_id(id, config)?;
         }
-        let session = self.store().get_session(&principal.tenant_id, session_id).await?;
+        let session = self
+            .store()
+            .get_session(&principal.tenant_id, session_id)
+            .await?;
         if !auth::can_view_session(principal, &session) {
-            return Err(ChatError::Forbidden("you may not post to this session".into()));
+            return Err(ChatError::Forbidden(
+                "you may not post to this session".into(),
+            ));
         }
         if !auth::can_post(principal, &session, input.visibility) {
             return Err(ChatError::Forbidden(match input.visibility {
-                Visibility::Internal if !principal.is_staff() => "only staff can write internal notes".into(),
-                _ if session.status == crate::model::SessionStatus::Closed => "the session is closed".into(),
+                Visibility::Internal if !principal.is_staff() => {
+                    "only staff can write internal notes".into()
+                }
+                _ if session.status == crate::model::SessionStatus::Closed => {
+                    "the session is closed".into()
+                }
                 _ => "you may not post to this session".into(),
             }));
         }
-        let sender = if principal.is_staff() { SenderKind::Agent } else { SenderKind::Customer };
+        let sender = if principal.is_staff() {
+            SenderKind::Agent
+        } else {
+            SenderKind::Customer
+        };
         let new = NewMessage::new(
             principal.tenant_id.clone(),
             session_id,
@@ -104,13 +121,22 @@ impl ChatEngine {
         let message = inserted.value;
         if !inserted.created {
             if message.sender_id.as_ref() != Some(&principal.user_id) {
-                return Err(ChatError::Conflict("client_msg_id was already used by another message".into()));
+                return Err(ChatError::Conflict(
+                    "client_msg_id was already used by another message".into(),
+                ));
             }
-            return Ok(PostOutcome { message, created: false });
+            return Ok(PostOutcome {
+                message,
+                created: false,
+            });
         }
         let topic = Topic::session(principal.tenant_id.clone(), session_id);
-        self.publish(&topic, ChatEvent::durable(message.clone())).await;
-        Ok(PostOutcome { message, created: true })
+        self.publish(&topic, ChatEvent::durable(message.clone()))
+            .await;
+        Ok(PostOutcome {
+            message,
+            created: true,
+        })
     }
 
     /// Messages after `after_seq`, in `seq` order; internal notes only for staff. `limit` 0
@@ -126,20 +152,41 @@ impl ChatEngine {
     ) -> ChatResult<MessagePage> {
         self.get_session(principal, session_id).await?;
         let config = self.config();
-        let limit = if limit == 0 { config.default_page_size } else { limit.min(config.max_page_size) };
-        let query = MessageQuery::after(after_seq, limit).include_internal(auth::can_see_internal(principal));
-        let messages = self.store().list_messages(&principal.tenant_id, session_id, query).await?;
+        let limit = if limit == 0 {
+            config.default_page_size
+        } else {
+            limit.min(config.max_page_size)
+        };
+        let query = MessageQuery::after(after_seq, limit)
+            .include_internal(auth::can_see_internal(principal));
+        let messages = self
+            .store()
+            .list_messages(&principal.tenant_id, session_id, query)
+            .await?;
         let next_after_seq = messages.last().map_or(after_seq, |m| m.seq);
         let has_more = u32::try_from(messages.len()).is_ok_and(|n| n == limit);
-        Ok(MessagePage { messages, next_after_seq, has_more })
+        Ok(MessagePage {
+            messages,
+            next_after_seq,
+            has_more,
+        })
     }
 
     /// Tells the session that the caller started or stopped typing (ephemeral).
     ///
     /// Errors: `NotFound`, `Forbidden`.
-    pub async fn typing(&self, principal: &Principal, session_id: SessionId, state: TypingState) -> ChatResult<()> {
+    pub async fn typing(
+        &self,
+        principal: &Principal,
+        session_id: SessionId,
+        state: TypingState,
+    ) -> ChatResult<()> {
         self.get_session(principal, session_id).await?;
-        let kind = EventKind::Typing { user_id: principal.user_id.clone(), sender: sender_of(principal), state };
+        let kind = EventKind::Typing {
+            user_id: principal.user_id.clone(),
+            sender: sender_of(principal),
+            state,
+        };
         self.publish_ephemeral(principal, session_id, kind).await;
         Ok(())
     }
@@ -147,19 +194,41 @@ impl ChatEngine {
     /// Tells the session that the caller came online or went offline (ephemeral).
     ///
     /// Errors: `NotFound`, `Forbidden`.
-    pub async fn presence(&self, principal: &Principal, session_id: SessionId, state: PresenceState) -> ChatResult<()> {
+    pub async fn presence(
+        &self,
+        principal: &Principal,
+        session_id: SessionId,
+        state: PresenceState,
+    ) -> ChatResult<()> {
         self.get_session(principal, session_id).await?;
-        let kind = EventKind::Presence { user_id: principal.user_id.clone(), sender: sender_of(principal), state };
+        let kind = EventKind::Presence {
+            user_id: principal.user_id.clone(),
+            sender: sender_of(principal),
+            state,
+        };
         self.publish_ephemeral(principal, session_id, kind).await;
         Ok(())
     }
 
-    async fn publish_ephemeral(&self, principal: &Principal, session_id: SessionId, kind: EventKind) {
+    async fn publish_ephemeral(
+        &self,
+        principal: &Principal,
+        session_id: SessionId,
+        kind: EventKind,
+    ) {
         let topic = Topic::session(principal.tenant_id.clone(), session_id);
-        self.publish(&topic, ChatEvent::ephemeral(principal.tenant_id.clone(), session_id, kind)).await;
+        self.publish(
+            &topic,
+            ChatEvent::ephemeral(principal.tenant_id.clone(), session_id, kind),
+        )
+        .await;
     }
 }
 
 fn sender_of(principal: &Principal) -> SenderKind {
-    if principal.is_staff() { SenderKind::Agent } else { SenderKind::Customer }
+    if principal.is_staff() {
+        SenderKind::Agent
+    } else {
+        SenderKind::Customer
+    }
 }

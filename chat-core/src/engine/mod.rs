@@ -97,8 +97,18 @@ impl ChatEngineBuilder {
     ///
     /// Errors: `InvalidInput` when no store was given.
     pub fn build(self) -> ChatResult<ChatEngine> {
-        let store = self.store.ok_or_else(|| ChatError::InvalidInput("ChatEngine needs a store".into()))?;
-        let bus = self.bus.unwrap_or_else(|| Arc::new(InProcessBus::default()));
-        Ok(ChatEngine { inner: Arc::new(Inner { store, bus, config: self.config }) })
+        let store = self
+            .store
+            .ok_or_else(|| ChatError::InvalidInput("ChatEngine needs a store".into()))?;
+        let bus = self
+            .bus
+            .unwrap_or_else(|| Arc::new(InProcessBus::default()));
+        Ok(ChatEngine {
+            inner: Arc::new(Inner {
+                store,
+                bus,
+                config: self.config,
+            }),
+        })
     }
 }

@@ -1,6 +1,6 @@
 //! Session operations.
 
-use super::{validate, ChatEngine, ChatError, ChatResult};
+use super::{ChatEngine, ChatError, ChatResult, validate};
 use crate::auth::{self, Principal};
 use crate::ids::SessionId;
 use crate::model::{ChatSession, Metadata, NewSession, SessionFilter, SessionKind, SessionPage};
@@ -20,7 +20,11 @@ pub struct CreateSession {
 impl CreateSession {
     /// A session of this kind, without title or metadata.
     pub fn new(kind: SessionKind) -> Self {
-        Self { kind, title: None, metadata: Metadata::new() }
+        Self {
+            kind,
+            title: None,
+            metadata: Metadata::new(),
+        }
     }
     /// Sets the title.
     pub fn title(mut self, title: impl Into<String>) -> Self {
@@ -39,9 +43,15 @@ impl ChatEngine {
     ///
     /// Errors: `Forbidden` for staff (sessions belong to customers); `InvalidInput`/`TooLarge`
     /// for a bad title.
-    pub async fn create_session(&self, principal: &Principal, input: CreateSession) -> ChatResult<ChatSession> {
+    pub async fn create_session(
+        &self,
+        principal: &Principal,
+        input: CreateSession,
+    ) -> ChatResult<ChatSession> {
         if principal.is_staff() {
-            return Err(ChatError::Forbidden("only customers open chat sessions".into()));
+            return Err(ChatError::Forbidden(
+                "only customers open chat sessions".into(),
+            ));
         }
         let title = match input.title {
             Some(title) => {
@@ -51,8 +61,12 @@ impl ChatEngine {
             }
             None => None,
         };
-        let mut new = NewSession::new(principal.tenant_id.clone(), input.kind, principal.user_id.clone())
-            .metadata(input.metadata);
+        let mut new = NewSession::new(
+            principal.tenant_id.clone(),
+            input.kind,
+            principal.user_id.clone(),
+        )
+        .metadata(input.metadata);
         new.title = title;
         let session = self.store().create_session(new).await?;
         tracing::debug!(session_id = %session.id, kind = session.kind.as_str(), "session created");
@@ -63,7 +77,11 @@ impl ChatEngine {
     ///
     /// Errors: `NotFound` (also for another tenant's session); `Forbidden` when the caller may
     /// not see it.
-    pub async fn get_session(&self, principal: &Principal, id: SessionId) -> ChatResult<ChatSession> {
+    pub async fn get_session(
+        &self,
+        principal: &Principal,
+        id: SessionId,
+    ) -> ChatResult<ChatSession> {
         let session = self.store().get_session(&principal.tenant_id, id).await?;
         if !auth::can_view_session(principal, &session) {
             return Err(ChatError::Forbidden("you may not see this session".into()));
@@ -75,9 +93,16 @@ impl ChatEngine {
     /// whatever the filter says.
     ///
     /// Errors: `Unavailable` on storage failure.
-    pub async fn list_sessions(&self, principal: &Principal, mut filter: SessionFilter) -> ChatResult<SessionPage> {
+    pub async fn list_sessions(
+        &self,
+        principal: &Principal,
+        mut filter: SessionFilter,
+    ) -> ChatResult<SessionPage> {
         filter.scope = auth::session_scope(principal);
         filter.limit = filter.limit.clamp(1, crate::model::MAX_SESSION_PAGE);
-        Ok(self.store().list_sessions(&principal.tenant_id, &filter).await?)
+        Ok(self
+            .store()
+            .list_sessions(&principal.tenant_id, &filter)
+            .await?)
     }
 }

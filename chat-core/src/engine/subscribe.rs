@@ -68,10 +68,13 @@ impl ChatEngine {
             announced: false,
             done: false,
         };
-        Ok(Box::pin(futures::stream::unfold(state, |mut state| async move {
-            let item = state.next_item().await?;
-            Some((item, state))
-        })))
+        Ok(Box::pin(futures::stream::unfold(
+            state,
+            |mut state| async move {
+                let item = state.next_item().await?;
+                Some((item, state))
+            },
+        )))
     }
 }
 
@@ -106,12 +109,16 @@ impl Resume {
             }
             if !self.announced {
                 self.announced = true;
-                return Some(Ok(SubscriptionItem::CaughtUp { last_seq: self.last_seq }));
+                return Some(Ok(SubscriptionItem::CaughtUp {
+                    last_seq: self.last_seq,
+                }));
             }
             match self.live.next().await {
                 None => {
                     self.done = true;
-                    return Some(Err(ChatError::unavailable("the event bus closed the subscription")));
+                    return Some(Err(ChatError::unavailable(
+                        "the event bus closed the subscription",
+                    )));
                 }
                 Some(BusItem::Lagged { .. }) => self.catch_up = true,
                 Some(BusItem::Event(event)) => match event.seq {
@@ -139,7 +146,11 @@ impl Resume {
         let messages = self
             .engine
             .store()
-            .list_messages(&self.principal.tenant_id, self.session_id, MessageQuery::after(self.last_seq, batch))
+            .list_messages(
+                &self.principal.tenant_id,
+                self.session_id,
+                MessageQuery::after(self.last_seq, batch),
+            )
             .await?;
         if u32::try_from(messages.len()).is_ok_and(|n| n < batch) {
             self.catch_up = false;

@@ -27,7 +27,9 @@ pub(crate) fn client_msg_id(id: &str, config: &EngineConfig) -> Result<(), ChatE
         )));
     }
     if !id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ChatError::InvalidInput("client_msg_id must be printable ASCII without spaces".into()));
+        return Err(ChatError::InvalidInput(
+            "client_msg_id must be printable ASCII without spaces".into(),
+        ));
     }
     Ok(())
 }
@@ -35,7 +37,10 @@ pub(crate) fn client_msg_id(id: &str, config: &EngineConfig) -> Result<(), ChatE
 /// Checks a single-line text field (title, question): within `max` bytes, no control characters.
 pub(crate) fn short_text(field: &str, value: &str, max: usize) -> Result<(), ChatError> {
     if value.len() > max {
-        return Err(ChatError::TooLarge(format!("{field} is {} bytes; the limit is {max} bytes", value.len())));
+        return Err(ChatError::TooLarge(format!(
+            "{field} is {} bytes; the limit is {max} bytes",
+            value.len()
+        )));
     }
     no_control_chars(field, value)
 }
@@ -44,13 +49,19 @@ pub(crate) fn short_text(field: &str, value: &str, max: usize) -> Result<(), Cha
 /// than tab, newline and carriage return.
 pub(crate) fn long_text(field: &str, value: &str, max: usize) -> Result<(), ChatError> {
     if value.len() > max {
-        return Err(ChatError::TooLarge(format!("{field} is {} bytes; the limit is {max} bytes", value.len())));
+        return Err(ChatError::TooLarge(format!(
+            "{field} is {} bytes; the limit is {max} bytes",
+            value.len()
+        )));
     }
     no_control_chars(field, value)
 }
 
 fn no_control_chars(field: &str, value: &str) -> Result<(), ChatError> {
-    match value.char_indices().find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+    match value
+        .char_indices()
+        .find(|(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+    {
         Some((at, c)) => Err(ChatError::InvalidInput(format!(
             "{field} contains the control character U+{:04X} at byte {at}",
             u32::from(c)
@@ -66,11 +77,26 @@ mod tests {
     #[test]
     fn content_rules() {
         let config = EngineConfig::default().max_message_bytes(10);
-        assert!(matches!(message_content("  \n", &config), Err(ChatError::InvalidInput(_))));
-        assert!(matches!(message_content("12345678901", &config), Err(ChatError::TooLarge(_))));
-        assert!(matches!(message_content("a\u{0}b", &config), Err(ChatError::InvalidInput(_))));
-        assert!(matches!(message_content("a\u{1b}[31m", &config), Err(ChatError::InvalidInput(_))));
-        assert!(matches!(message_content("a\u{85}", &config), Err(ChatError::InvalidInput(_))));
+        assert!(matches!(
+            message_content("  \n", &config),
+            Err(ChatError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            message_content("12345678901", &config),
+            Err(ChatError::TooLarge(_))
+        ));
+        assert!(matches!(
+            message_content("a\u{0}b", &config),
+            Err(ChatError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            message_content("a\u{1b}[31m", &config),
+            Err(ChatError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            message_content("a\u{85}", &config),
+            Err(ChatError::InvalidInput(_))
+        ));
         assert!(message_content("a\tb\r\nc", &config).is_ok());
         assert!(message_content("héllo", &config).is_ok());
     }

@@ -239,6 +239,10 @@ pub struct ScoredChunk {
 impl ScoredChunk {
     /// Builds a result.
     pub fn new(chunk: DocumentChunk, filename: String, score: f64) -> Self {
-        Self { chunk, filename, score }
+        Self {
+            chunk,
+            filename,
+            score,
+        }
     }
 }

@@ -3,11 +3,11 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::Metadata;
 use super::context::ContextSourceKind;
 use super::document::{ChunkLocator, DocumentStatus};
 use super::session::{SessionKind, SessionStatus};
 use super::support::SupportAssignment;
-use super::Metadata;
 use crate::ids::{DocumentId, MessageId, SessionId, TenantId, UserId};
 
 /// Who wrote a message.
@@ -90,7 +90,10 @@ pub struct TokenUsage {
 impl TokenUsage {
     /// Builds a usage record.
     pub fn new(prompt_tokens: u32, completion_tokens: u32) -> Self {
-        Self { prompt_tokens, completion_tokens }
+        Self {
+            prompt_tokens,
+            completion_tokens,
+        }
     }
 }
 

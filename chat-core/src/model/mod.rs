@@ -10,7 +10,9 @@ mod url_cache;
 mod usage;
 
 pub use context::{ContextSourceKind, ContextSourceRecord};
-pub use document::{ChatDocument, ChunkLocator, DocumentChunk, DocumentStatus, NewDocument, ScoredChunk};
+pub use document::{
+    ChatDocument, ChunkLocator, DocumentChunk, DocumentStatus, NewDocument, ScoredChunk,
+};
 pub use knowledge::{
     FaqStatus, KbArticle, LearnedFaqEntry, LearningPattern, ScoredArticle, ScoredFaq,
 };
@@ -19,8 +21,8 @@ pub use message::{
     Visibility,
 };
 pub use session::{
-    ChatSession, NewSession, SessionCursor, SessionFilter, SessionKind, SessionPage, SessionPatch,
-    SessionScope, SessionStatus, MAX_SESSION_PAGE,
+    ChatSession, MAX_SESSION_PAGE, NewSession, SessionCursor, SessionFilter, SessionKind,
+    SessionPage, SessionPatch, SessionScope, SessionStatus,
 };
 pub use support::{
     Agent, AgentAvailability, AgentRole, AssignRequest, AssignTarget, AssignmentKind,

@@ -250,7 +250,10 @@ impl Default for SessionFilter {
 impl SessionFilter {
     /// A filter with this scope and no other condition.
     pub fn scoped(scope: SessionScope) -> Self {
-        Self { scope, ..Self::default() }
+        Self {
+            scope,
+            ..Self::default()
+        }
     }
     /// Only this status.
     pub fn status(mut self, status: SessionStatus) -> Self {
@@ -295,6 +298,9 @@ pub struct SessionPage {
 impl SessionPage {
     /// Builds a page.
     pub fn new(sessions: Vec<ChatSession>, next_cursor: Option<SessionCursor>) -> Self {
-        Self { sessions, next_cursor }
+        Self {
+            sessions,
+            next_cursor,
+        }
     }
 }

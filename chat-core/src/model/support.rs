@@ -94,7 +94,12 @@ pub struct Agent {
 
 impl Agent {
     /// An offline agent holding at most 5 chats.
-    pub fn new(tenant_id: TenantId, id: UserId, display_name: impl Into<String>, role: AgentRole) -> Self {
+    pub fn new(
+        tenant_id: TenantId,
+        id: UserId,
+        display_name: impl Into<String>,
+        role: AgentRole,
+    ) -> Self {
         Self {
             id,
             tenant_id,
@@ -227,7 +232,12 @@ pub struct AssignRequest {
 
 impl AssignRequest {
     /// A request with the given target; no replacement of an existing assignment, capacity enforced.
-    pub fn new(tenant_id: TenantId, session_id: SessionId, target: AssignTarget, kind: AssignmentKind) -> Self {
+    pub fn new(
+        tenant_id: TenantId,
+        session_id: SessionId,
+        target: AssignTarget,
+        kind: AssignmentKind,
+    ) -> Self {
         Self {
             tenant_id,
             session_id,
@@ -283,7 +293,12 @@ impl AssignmentOutcome {
         session: super::ChatSession,
         message: super::ChatMessage,
     ) -> Self {
-        Self { assignment, previous, session, message }
+        Self {
+            assignment,
+            previous,
+            session,
+            message,
+        }
     }
 }
 
@@ -298,7 +313,9 @@ pub fn assignment_message(assignment: &SupportAssignment, agent_name: &str) -> s
         assignment.tenant_id.clone(),
         assignment.session_id,
         content,
-        super::SystemEvent::AssignmentChanged { assignment: assignment.clone() },
+        super::SystemEvent::AssignmentChanged {
+            assignment: assignment.clone(),
+        },
     )
 }
 
@@ -319,8 +336,14 @@ pub fn release_message(
         super::SessionStatus::Assigned => "Chat assigned",
     };
     let event = match ended {
-        Some(assignment) => super::SystemEvent::AssignmentChanged { assignment: assignment.clone() },
-        None => super::SystemEvent::SessionUpdated { status: status_after, session_kind, reason },
+        Some(assignment) => super::SystemEvent::AssignmentChanged {
+            assignment: assignment.clone(),
+        },
+        None => super::SystemEvent::SessionUpdated {
+            status: status_after,
+            session_kind,
+            reason,
+        },
     };
     super::NewMessage::system(tenant_id, session_id, content, event)
 }

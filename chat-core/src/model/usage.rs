@@ -125,6 +125,14 @@ impl UsageAggregate {
         completion_tokens: u64,
         avg_latency_ms: f64,
     ) -> Self {
-        Self { day, provider, calls, errors, prompt_tokens, completion_tokens, avg_latency_ms }
+        Self {
+            day,
+            provider,
+            calls,
+            errors,
+            prompt_tokens,
+            completion_tokens,
+            avg_latency_ms,
+        }
     }
 }

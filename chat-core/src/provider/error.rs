@@ -111,7 +111,10 @@ impl ProviderError {
     /// True when another provider may succeed where this one failed (everything but a request
     /// that no provider would accept: an invalid request or a prompt that is too long).
     pub fn allows_failover(&self) -> bool {
-        !matches!(self, Self::InvalidRequest { .. } | Self::ContextLengthExceeded { .. })
+        !matches!(
+            self,
+            Self::InvalidRequest { .. } | Self::ContextLengthExceeded { .. }
+        )
     }
 
     /// HTTP status, when the error came from a response.

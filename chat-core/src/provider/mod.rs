@@ -38,11 +38,17 @@ pub struct PromptMessage {
 impl PromptMessage {
     /// A user turn.
     pub fn user(content: impl Into<String>) -> Self {
-        Self { role: PromptRole::User, content: content.into() }
+        Self {
+            role: PromptRole::User,
+            content: content.into(),
+        }
     }
     /// An assistant turn.
     pub fn assistant(content: impl Into<String>) -> Self {
-        Self { role: PromptRole::Assistant, content: content.into() }
+        Self {
+            role: PromptRole::Assistant,
+            content: content.into(),
+        }
     }
 }
 
@@ -65,7 +71,12 @@ pub struct ContextPassage {
 impl ContextPassage {
     /// Builds a passage.
     pub fn new(index: u32, title: impl Into<String>, text: impl Into<String>, score: f32) -> Self {
-        Self { index, title: title.into(), text: text.into(), score }
+        Self {
+            index,
+            title: title.into(),
+            text: text.into(),
+            score,
+        }
     }
 }
 
@@ -149,7 +160,8 @@ pub enum CompletionChunk {
 }
 
 /// A stream of completion chunks; an `Err` item ends it.
-pub type CompletionStream = Pin<Box<dyn Stream<Item = Result<CompletionChunk, ProviderError>> + Send>>;
+pub type CompletionStream =
+    Pin<Box<dyn Stream<Item = Result<CompletionChunk, ProviderError>> + Send>>;
 
 /// What a provider supports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,8 +179,18 @@ pub struct ProviderCapabilities {
 
 impl ProviderCapabilities {
     /// Builds a capability set.
-    pub fn new(context_window: u32, max_output_tokens: u32, streaming: bool, offline: bool) -> Self {
-        Self { context_window, max_output_tokens, streaming, offline }
+    pub fn new(
+        context_window: u32,
+        max_output_tokens: u32,
+        streaming: bool,
+        offline: bool,
+    ) -> Self {
+        Self {
+            context_window,
+            max_output_tokens,
+            streaming,
+            offline,
+        }
     }
 }
 

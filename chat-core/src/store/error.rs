@@ -31,7 +31,10 @@ pub enum StoreError {
 impl StoreError {
     /// A `NotFound` error.
     pub fn not_found(entity: &'static str, id: impl ToString) -> Self {
-        Self::NotFound { entity, id: id.to_string() }
+        Self::NotFound {
+            entity,
+            id: id.to_string(),
+        }
     }
     /// Wraps a backend error.
     pub fn backend(err: impl StdError + Send + Sync + 'static) -> Self {

@@ -24,8 +24,8 @@ use crate::model::{
     Agent, AgentAvailability, AiUsageRecord, AssignRequest, AssignmentOutcome, ChatDocument,
     ChatMessage, ChatSession, ContextSourceRecord, DocumentChunk, DocumentStatus, FaqStatus,
     KbArticle, LearnedFaqEntry, LearningPattern, Metadata, NewDocument, NewMessage, NewSession,
-    ScoredArticle, ScoredChunk, ScoredFaq, SessionFilter, SessionPage, SessionPatch,
-    SessionStatus, SupportAssignment, UrlCacheEntry, UsageAggregate,
+    ScoredArticle, ScoredChunk, ScoredFaq, SessionFilter, SessionPage, SessionPatch, SessionStatus,
+    SupportAssignment, UrlCacheEntry, UsageAggregate,
 };
 
 /// Result of the storage traits.
@@ -68,7 +68,11 @@ pub struct StoreCapabilities {
 impl StoreCapabilities {
     /// Builds a capability set.
     pub fn new(full_text_search: bool, multi_node: bool, durable: bool) -> Self {
-        Self { full_text_search, multi_node, durable }
+        Self {
+            full_text_search,
+            multi_node,
+            durable,
+        }
     }
 }
 
@@ -87,7 +91,11 @@ pub struct MessageQuery {
 impl MessageQuery {
     /// Messages after `after_seq`, at most `limit`, internal notes included.
     pub fn after(after_seq: u64, limit: u32) -> Self {
-        Self { after_seq, limit, include_internal: true }
+        Self {
+            after_seq,
+            limit,
+            include_internal: true,
+        }
     }
     /// Whether to include internal notes.
     pub fn include_internal(mut self, include: bool) -> Self {
@@ -172,7 +180,13 @@ pub struct ReleaseRequest {
 impl ReleaseRequest {
     /// Builds a request.
     pub fn new(tenant_id: TenantId, session_id: SessionId, status_after: SessionStatus) -> Self {
-        Self { tenant_id, session_id, status_after, released_by: None, reason: None }
+        Self {
+            tenant_id,
+            session_id,
+            status_after,
+            released_by: None,
+            reason: None,
+        }
     }
     /// Sets who releases it.
     pub fn released_by(mut self, by: Option<UserId>) -> Self {
@@ -200,8 +214,16 @@ pub struct ReleaseOutcome {
 
 impl ReleaseOutcome {
     /// Builds an outcome.
-    pub fn new(ended: Option<SupportAssignment>, session: ChatSession, message: ChatMessage) -> Self {
-        Self { ended, session, message }
+    pub fn new(
+        ended: Option<SupportAssignment>,
+        session: ChatSession,
+        message: ChatMessage,
+    ) -> Self {
+        Self {
+            ended,
+            session,
+            message,
+        }
     }
 }
 
@@ -218,7 +240,10 @@ pub struct ErasureReport {
 impl ErasureReport {
     /// Builds a report.
     pub fn new(sessions: Vec<SessionId>, blob_keys: Vec<String>) -> Self {
-        Self { sessions, blob_keys }
+        Self {
+            sessions,
+            blob_keys,
+        }
     }
 }
 
@@ -238,7 +263,11 @@ pub trait SessionStore: Send + Sync + Debug + 'static {
     /// Lists sessions matching the filter, newest first, one page at a time.
     ///
     /// Errors: backend failures only.
-    async fn list_sessions(&self, tenant: &TenantId, filter: &SessionFilter) -> StoreResult<SessionPage>;
+    async fn list_sessions(
+        &self,
+        tenant: &TenantId,
+        filter: &SessionFilter,
+    ) -> StoreResult<SessionPage>;
 
     /// Applies a patch and, in the same transaction, appends `record` (a system message that
     /// records the change and takes the next `seq`).
@@ -260,13 +289,21 @@ pub trait SessionStore: Send + Sync + Debug + 'static {
     /// Deletes every session of a customer with everything that belongs to them.
     ///
     /// Errors: backend failures only (no sessions is an empty report).
-    async fn erase_customer(&self, tenant: &TenantId, customer: &UserId) -> StoreResult<ErasureReport>;
+    async fn erase_customer(
+        &self,
+        tenant: &TenantId,
+        customer: &UserId,
+    ) -> StoreResult<ErasureReport>;
 
     /// Deletes the sessions of the tenant that are `closed` or `resolved` and were last updated
     /// before `cutoff`.
     ///
     /// Errors: backend failures only.
-    async fn purge_sessions(&self, tenant: &TenantId, cutoff: DateTime<Utc>) -> StoreResult<ErasureReport>;
+    async fn purge_sessions(
+        &self,
+        tenant: &TenantId,
+        cutoff: DateTime<Utc>,
+    ) -> StoreResult<ErasureReport>;
 }
 
 /// Messages and the context records of AI messages.
@@ -330,7 +367,11 @@ pub trait DocumentStore: Send + Sync + Debug + 'static {
     /// The documents of a session, oldest first.
     ///
     /// Errors: backend failures only.
-    async fn list_documents(&self, tenant: &TenantId, session: SessionId) -> StoreResult<Vec<ChatDocument>>;
+    async fn list_documents(
+        &self,
+        tenant: &TenantId,
+        session: SessionId,
+    ) -> StoreResult<Vec<ChatDocument>>;
 
     /// Updates status, counts, warnings or metadata.
     ///
@@ -355,7 +396,11 @@ pub trait DocumentStore: Send + Sync + Debug + 'static {
     /// The chunks of a document, by ordinal.
     ///
     /// Errors: backend failures only.
-    async fn list_chunks(&self, tenant: &TenantId, document: DocumentId) -> StoreResult<Vec<DocumentChunk>>;
+    async fn list_chunks(
+        &self,
+        tenant: &TenantId,
+        document: DocumentId,
+    ) -> StoreResult<Vec<DocumentChunk>>;
 
     /// Full-text search over the chunks of one session's ready documents, best first.
     ///
@@ -371,7 +416,11 @@ pub trait DocumentStore: Send + Sync + Debug + 'static {
     /// Deletes a document and its chunks; returns its blob key.
     ///
     /// Errors: `NotFound`.
-    async fn delete_document(&self, tenant: &TenantId, id: DocumentId) -> StoreResult<Option<String>>;
+    async fn delete_document(
+        &self,
+        tenant: &TenantId,
+        id: DocumentId,
+    ) -> StoreResult<Option<String>>;
 }
 
 /// Knowledge base, learned FAQ and learning patterns.
@@ -405,7 +454,12 @@ pub trait KnowledgeStore: Send + Sync + Debug + 'static {
     /// Full-text search over title, body and tags, best first.
     ///
     /// Errors: backend failures only; any query text is accepted.
-    async fn search_articles(&self, tenant: &TenantId, query: &str, limit: u32) -> StoreResult<Vec<ScoredArticle>>;
+    async fn search_articles(
+        &self,
+        tenant: &TenantId,
+        query: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<ScoredArticle>>;
 
     /// Inserts or replaces a FAQ entry by id.
     ///
@@ -447,7 +501,12 @@ pub trait KnowledgeStore: Send + Sync + Debug + 'static {
     /// Counts one more occurrence of a pattern (creating it the first time).
     ///
     /// Errors: backend failures only.
-    async fn record_pattern(&self, tenant: &TenantId, pattern_key: &str, example: &str) -> StoreResult<LearningPattern>;
+    async fn record_pattern(
+        &self,
+        tenant: &TenantId,
+        pattern_key: &str,
+        example: &str,
+    ) -> StoreResult<LearningPattern>;
 
     /// Patterns seen at least `min_occurrences` times, most frequent first.
     ///
@@ -462,7 +521,12 @@ pub trait KnowledgeStore: Send + Sync + Debug + 'static {
     /// Links a pattern to the FAQ entry made from it.
     ///
     /// Errors: `NotFound`.
-    async fn link_pattern(&self, tenant: &TenantId, pattern: PatternId, faq: Option<FaqId>) -> StoreResult<LearningPattern>;
+    async fn link_pattern(
+        &self,
+        tenant: &TenantId,
+        pattern: PatternId,
+        faq: Option<FaqId>,
+    ) -> StoreResult<LearningPattern>;
 }
 
 /// Agents and assignments.
@@ -512,12 +576,20 @@ pub trait SupportStore: Send + Sync + Debug + 'static {
     /// The session's active assignment.
     ///
     /// Errors: backend failures only.
-    async fn active_assignment(&self, tenant: &TenantId, session: SessionId) -> StoreResult<Option<SupportAssignment>>;
+    async fn active_assignment(
+        &self,
+        tenant: &TenantId,
+        session: SessionId,
+    ) -> StoreResult<Option<SupportAssignment>>;
 
     /// All assignments of a session, oldest first.
     ///
     /// Errors: backend failures only.
-    async fn list_assignments(&self, tenant: &TenantId, session: SessionId) -> StoreResult<Vec<SupportAssignment>>;
+    async fn list_assignments(
+        &self,
+        tenant: &TenantId,
+        session: SessionId,
+    ) -> StoreResult<Vec<SupportAssignment>>;
 
     /// Number of active assignments of an agent.
     ///
@@ -527,7 +599,8 @@ pub trait SupportStore: Send + Sync + Debug + 'static {
     /// Sessions waiting for an agent, oldest first.
     ///
     /// Errors: backend failures only.
-    async fn queued_sessions(&self, tenant: &TenantId, limit: u32) -> StoreResult<Vec<ChatSession>>;
+    async fn queued_sessions(&self, tenant: &TenantId, limit: u32)
+    -> StoreResult<Vec<ChatSession>>;
 }
 
 /// Cache of fetched pages.
@@ -536,7 +609,11 @@ pub trait UrlCacheStore: Send + Sync + Debug + 'static {
     /// Reads an entry (expired ones too: the caller revalidates them).
     ///
     /// Errors: backend failures only.
-    async fn get_cached_url(&self, tenant: &TenantId, url_hash: &str) -> StoreResult<Option<UrlCacheEntry>>;
+    async fn get_cached_url(
+        &self,
+        tenant: &TenantId,
+        url_hash: &str,
+    ) -> StoreResult<Option<UrlCacheEntry>>;
 
     /// Inserts or replaces an entry.
     ///
@@ -570,7 +647,13 @@ pub trait UsageStore: Send + Sync + Debug + 'static {
 
 /// Everything the engine needs from storage.
 pub trait ChatStore:
-    SessionStore + MessageStore + DocumentStore + KnowledgeStore + SupportStore + UrlCacheStore + UsageStore
+    SessionStore
+    + MessageStore
+    + DocumentStore
+    + KnowledgeStore
+    + SupportStore
+    + UrlCacheStore
+    + UsageStore
 {
     /// What this backend supports.
     fn capabilities(&self) -> StoreCapabilities;
