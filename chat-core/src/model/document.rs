@@ -83,6 +83,31 @@ pub struct ChatDocument {
     pub updated_at: DateTime<Utc>,
 }
 
+impl ChatDocument {
+    /// The document a store records from `new` at `now`: status `pending`, no chunks, no
+    /// warnings, empty metadata.
+    pub fn recorded(new: NewDocument, now: DateTime<Utc>) -> Self {
+        Self {
+            id: new.id,
+            tenant_id: new.tenant_id,
+            session_id: new.session_id,
+            filename: new.filename,
+            media_type: new.media_type,
+            size: new.size,
+            sha256: new.sha256,
+            source_url: new.source_url,
+            blob_key: new.blob_key,
+            status: DocumentStatus::Pending,
+            page_count: None,
+            chunk_count: 0,
+            warnings: Vec::new(),
+            metadata: Metadata::new(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// Input for recording a new document (status `pending`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]

@@ -219,3 +219,24 @@ pub struct LearningPattern {
     /// Last seen.
     pub last_seen: DateTime<Utc>,
 }
+
+impl LearningPattern {
+    /// A pattern seen once, at `seen_at`, with a fresh id.
+    pub fn new(
+        tenant_id: TenantId,
+        pattern_key: impl Into<String>,
+        example: impl Into<String>,
+        seen_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: PatternId::new(),
+            tenant_id,
+            pattern_key: pattern_key.into(),
+            example: example.into(),
+            occurrences: 1,
+            faq_id: None,
+            first_seen: seen_at,
+            last_seen: seen_at,
+        }
+    }
+}

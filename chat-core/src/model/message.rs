@@ -217,6 +217,25 @@ pub struct ChatMessage {
     pub created_at: DateTime<Utc>,
 }
 
+impl ChatMessage {
+    /// The message a store appends from `new` with its assigned `seq` and commit time.
+    pub fn appended(new: NewMessage, seq: u64, created_at: DateTime<Utc>) -> Self {
+        Self {
+            id: new.id,
+            tenant_id: new.tenant_id,
+            session_id: new.session_id,
+            seq,
+            sender: new.sender,
+            sender_id: new.sender_id,
+            visibility: new.visibility,
+            content: new.content,
+            metadata: new.metadata,
+            client_msg_id: new.client_msg_id,
+            created_at,
+        }
+    }
+}
+
 /// Input for appending a message; the store assigns `seq` and `created_at`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]

@@ -104,6 +104,27 @@ pub struct ChatSession {
     pub metadata: Metadata,
 }
 
+impl ChatSession {
+    /// The session a store creates from `new` at `now`: status `open`, no assignee,
+    /// `last_seq` 0. Backends outside this crate build stored rows from it and then set the
+    /// public fields.
+    pub fn created(new: NewSession, now: DateTime<Utc>) -> Self {
+        Self {
+            id: new.id,
+            tenant_id: new.tenant_id,
+            kind: new.kind,
+            status: SessionStatus::Open,
+            customer_id: new.customer_id,
+            title: new.title,
+            assigned_agent: None,
+            last_seq: 0,
+            created_at: now,
+            updated_at: now,
+            metadata: new.metadata,
+        }
+    }
+}
+
 /// Input for creating a session.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]

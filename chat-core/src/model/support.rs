@@ -190,6 +190,29 @@ pub struct SupportAssignment {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
+impl SupportAssignment {
+    /// An active assignment with a fresh id, no author and no note.
+    pub fn new(
+        tenant_id: TenantId,
+        session_id: SessionId,
+        agent_id: UserId,
+        kind: AssignmentKind,
+        started_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: AssignmentId::new(),
+            tenant_id,
+            session_id,
+            agent_id,
+            kind,
+            assigned_by: None,
+            note: None,
+            started_at,
+            ended_at: None,
+        }
+    }
+}
+
 /// Which agent an assignment should go to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
