@@ -9,7 +9,10 @@
 //! - search is the store's own full-text index, so data and index never drift; user text is
 //!   treated as plain words (no query syntax), and results are ranked best first.
 
+#[cfg(feature = "testing")]
+pub mod conformance;
 mod error;
+mod memory;
 
 use std::fmt::Debug;
 
@@ -18,6 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
+pub use memory::MemoryStore;
 
 use crate::ids::{ArticleId, DocumentId, FaqId, MessageId, PatternId, SessionId, TenantId, UserId};
 use crate::model::{
