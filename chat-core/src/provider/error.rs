@@ -130,6 +130,27 @@ impl ProviderError {
         }
     }
 
+    /// The wait the server asked for (429 `Retry-After`), if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Response body or error-event data of the failure, when it came from the provider.
+    pub fn body(&self) -> Option<&str> {
+        match self {
+            Self::Auth { body, .. }
+            | Self::ModelNotFound { body, .. }
+            | Self::InvalidRequest { body, .. }
+            | Self::ContextLengthExceeded { body, .. }
+            | Self::RateLimited { body, .. }
+            | Self::Server { body, .. } => Some(body),
+            _ => None,
+        }
+    }
+
     /// Short stable name of the kind, for usage records and metrics.
     pub fn kind_name(&self) -> &'static str {
         match self {

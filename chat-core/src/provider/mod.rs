@@ -1,7 +1,11 @@
 //! AI providers: the trait every backend implements (OpenAI-compatible, Anthropic, Gemini, the
 //! offline answerer, a host's own), and its request, stream and error types.
 
+mod attempt;
+#[cfg(feature = "testing")]
+pub mod conformance;
 mod error;
+pub mod settings;
 
 use std::fmt::Debug;
 use std::pin::Pin;
@@ -10,7 +14,12 @@ use async_trait::async_trait;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 
+pub use attempt::AttemptRecord;
 pub use error::{ProviderError, TimeoutPhase};
+pub use settings::{
+    AiSettings, AiSettingsDefaults, MemorySettings, ResolvedAiSettings, SettingsError,
+    SettingsProvider, SettingsProviderExt, SettingsScope,
+};
 
 use crate::model::TokenUsage;
 
@@ -96,6 +105,10 @@ pub struct CompletionRequest {
     pub temperature: Option<f32>,
     /// Most tokens to generate.
     pub max_tokens: Option<u32>,
+    /// Names of the providers to try, in order (from the settings). A routing provider (the
+    /// failover chain) honours it; a single provider ignores it. Empty: the router's own order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub providers: Vec<String>,
 }
 
 impl CompletionRequest {
@@ -108,6 +121,7 @@ impl CompletionRequest {
             passages: Vec::new(),
             temperature: None,
             max_tokens: None,
+            providers: Vec::new(),
         }
     }
     /// Sets the model.
@@ -129,6 +143,19 @@ impl CompletionRequest {
     pub fn max_tokens(mut self, max_tokens: u32) -> Self {
         self.max_tokens = Some(max_tokens);
         self
+    }
+    /// Sets the provider chain a routing provider should try, by name.
+    pub fn providers(mut self, providers: Vec<String>) -> Self {
+        self.providers = providers;
+        self
+    }
+    /// The question: the content of the last user message, if any.
+    pub fn question(&self) -> Option<&str> {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.role == PromptRole::User)
+            .map(|m| m.content.as_str())
     }
 }
 
@@ -157,9 +184,16 @@ pub enum CompletionChunk {
     Usage(TokenUsage),
     /// The end of the answer.
     Finish(FinishReason),
+    /// Metadata from a routing provider (the failover chain): one provider call of this answer
+    /// ended. Failed calls are reported before the first `Delta`; the call that answered is
+    /// reported last, just before `Finish` or the `Err` that cuts the answer. A plain provider
+    /// sends none; the caller then records the call itself.
+    Attempt(AttemptRecord),
 }
 
-/// A stream of completion chunks; an `Err` item ends it.
+/// A stream of completion chunks: `Delta`s, at most one `Usage`, then `Finish` as the last item
+/// (routing providers add `Attempt` items). An `Err` item ends it; an `Err` before any `Delta`
+/// means no token was produced.
 pub type CompletionStream =
     Pin<Box<dyn Stream<Item = Result<CompletionChunk, ProviderError>> + Send>>;
 

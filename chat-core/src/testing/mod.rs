@@ -1,1 +1,4 @@
 //! Test doubles and shared conformance helpers for implementations of the traits.
+
+pub mod mock_provider;
+pub use mock_provider::{MockProvider, MockReply, MockStep};
