@@ -261,3 +261,92 @@ fn rollback_job(conn: &Connection) {
 fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(conn: &Connection) -> SqliteResult<Vec<i64>> {
+        let mut stmt = conn.prepare("SELECT v FROM t ORDER BY v")?;
+        let rows = stmt
+            .query_map([], |row| row.get(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        Ok(rows)
+    }
+
+    #[tokio::test]
+    async fn a_failed_job_is_rolled_back_alone_and_its_group_commits() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")
+            .unwrap();
+        let writer = Arc::new(Writer::spawn(conn, 16, 16, ()).unwrap());
+        // The first job holds the writer until the others are queued behind it, so they
+        // run as one group.
+        let (open_gate, gate) = std::sync::mpsc::channel::<()>();
+        let first = tokio::spawn({
+            let writer = Arc::clone(&writer);
+            async move {
+                writer
+                    .run(move |c| {
+                        gate.recv()
+                            .map_err(|_| SqliteError::invalid("gate dropped"))?;
+                        c.execute("INSERT INTO t VALUES (1)", [])?;
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let group = async {
+            tokio::join!(
+                writer.run(|c| Ok(c.execute("INSERT INTO t VALUES (2)", [])?)),
+                writer.run(|c| Ok(c.execute("INSERT INTO t VALUES (2)", [])?)),
+                writer.run(|c| {
+                    c.execute("INSERT INTO t VALUES (4)", [])?;
+                    Err::<(), _>(SqliteError::invalid("refused after writing"))
+                }),
+                writer.run(|c| Ok(c.execute("INSERT INTO t VALUES (3)", [])?)),
+            )
+        };
+        let release = async {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            open_gate.send(()).unwrap();
+        };
+        let ((a, b, c, d), ()) = tokio::join!(group, release);
+        first.await.unwrap().unwrap();
+        assert_eq!(a.unwrap(), 1);
+        let b = chat_core::store::StoreError::from(b.unwrap_err());
+        assert!(
+            matches!(b, chat_core::store::StoreError::Conflict(_)),
+            "{b}"
+        );
+        assert!(c.is_err());
+        assert_eq!(d.unwrap(), 1);
+        assert_eq!(writer.run(rows).await.unwrap(), vec![1, 2, 3]);
+        writer.close().await.unwrap();
+        assert!(
+            writer.run(rows).await.is_err(),
+            "a closed writer takes no jobs"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_alone() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER UNIQUE)")
+            .unwrap();
+        let writer = Writer::spawn(conn, 16, 16, ()).unwrap();
+        let panicked = writer
+            .run(|c| -> SqliteResult<()> {
+                c.execute("INSERT INTO t VALUES (7)", [])?;
+                panic!("job bug")
+            })
+            .await;
+        assert!(matches!(panicked, Err(SqliteError::WriterGone(_))));
+        writer
+            .run(|c| Ok(c.execute("INSERT INTO t VALUES (8)", [])?))
+            .await
+            .unwrap();
+        assert_eq!(writer.run(rows).await.unwrap(), vec![8]);
+    }
+}
