@@ -8,13 +8,14 @@ use chat_core::store::{
     DocumentPatch, DocumentStore, Inserted, MAX_SEARCH_RESULTS, StoreResult, clamp_limit,
 };
 use chrono::Utc;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, Row, params};
 
 use crate::codec::{
     UuidKey, count, external, from_json, id, int, json, nanos, opt_count, opt_json, time,
 };
 use crate::error::{SqliteError, SqliteResult};
 use crate::fts::match_expression;
+use crate::query;
 use crate::sessions::load_session;
 use crate::store::SqliteStore;
 
@@ -67,10 +68,13 @@ fn load_document(
 ) -> SqliteResult<ChatDocument> {
     let sql =
         format!("SELECT {DOCUMENT_COLUMNS} FROM chat_documents WHERE id = ?1 AND tenant_id = ?2");
-    conn.prepare_cached(&sql)?
-        .query_row(params![id.key(), tenant.as_str()], document_from_row)
-        .optional()?
-        .ok_or_else(|| SqliteError::not_found("document", id))
+    query::first(
+        conn,
+        &sql,
+        params![id.key(), tenant.as_str()],
+        document_from_row,
+    )?
+    .ok_or_else(|| SqliteError::not_found("document", id))
 }
 
 fn insert(conn: &Connection, new: NewDocument) -> SqliteResult<Inserted<ChatDocument>> {
@@ -78,21 +82,16 @@ fn insert(conn: &Connection, new: NewDocument) -> SqliteResult<Inserted<ChatDocu
     let sql = format!(
         "SELECT {DOCUMENT_COLUMNS} FROM chat_documents WHERE session_id = ?1 AND sha256 = ?2 AND tenant_id = ?3"
     );
-    let existing = conn
-        .prepare_cached(&sql)?
-        .query_row(
-            params![new.session_id.key(), new.sha256, new.tenant_id.as_str()],
-            document_from_row,
-        )
-        .optional()?;
+    let existing = query::first(
+        conn,
+        &sql,
+        params![new.session_id.key(), new.sha256, new.tenant_id.as_str()],
+        document_from_row,
+    )?;
     if let Some(existing) = existing {
         return Ok(Inserted::new(existing, false));
     }
-    let taken: Option<i64> = conn
-        .prepare_cached("SELECT 1 FROM chat_documents WHERE id = ?1")?
-        .query_row(params![new.id.key()], |row| row.get(0))
-        .optional()?;
-    if taken.is_some() {
+    if query::id_taken(conn, "chat_documents", new.id.key())? {
         return Err(SqliteError::conflict(format!(
             "document {} already exists",
             new.id
@@ -227,10 +226,12 @@ fn list_chunks(
         "SELECT {CHUNK_COLUMNS} FROM chat_document_chunks c WHERE c.document_id = ?1 AND c.tenant_id = ?2
          ORDER BY c.ordinal"
     );
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_map(params![document.key(), tenant.as_str()], chunk_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?)
+    query::all(
+        conn,
+        &sql,
+        params![document.key(), tenant.as_str()],
+        chunk_from_row,
+    )
 }
 
 fn search(
@@ -252,25 +253,24 @@ fn search(
          WHERE chat_document_chunks_fts MATCH ?1 AND c.tenant_id = ?2 AND c.session_id = ?3 AND d.state = ?4
          ORDER BY bm25(chat_document_chunks_fts), c.pk LIMIT ?5"
     );
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_map(
-            params![
-                expr,
-                tenant.as_str(),
-                session.key(),
-                DocumentStatus::Ready.as_str(),
-                limit
-            ],
-            |row| {
-                Ok(ScoredChunk::new(
-                    chunk_from_row(row)?,
-                    row.get("filename")?,
-                    row.get("score")?,
-                ))
-            },
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?)
+    query::all(
+        conn,
+        &sql,
+        params![
+            expr,
+            tenant.as_str(),
+            session.key(),
+            DocumentStatus::Ready.as_str(),
+            limit
+        ],
+        |row| {
+            Ok(ScoredChunk::new(
+                chunk_from_row(row)?,
+                row.get("filename")?,
+                row.get("score")?,
+            ))
+        },
+    )
 }
 
 fn delete(conn: &Connection, tenant: &TenantId, id: DocumentId) -> SqliteResult<Option<String>> {
@@ -303,10 +303,7 @@ impl DocumentStore for SqliteStore {
                 "SELECT {DOCUMENT_COLUMNS} FROM chat_documents WHERE session_id = ?1 AND tenant_id = ?2
                  ORDER BY created_at, id"
             );
-            Ok(conn
-                .prepare_cached(&sql)?
-                .query_map(params![session.key(), tenant.as_str()], document_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+            query::all(conn, &sql, params![session.key(), tenant.as_str()], document_from_row)
         })
         .await
     }

@@ -12,13 +12,14 @@ use chat_core::model::{
 };
 use chat_core::store::{FaqFeedback, KnowledgeStore, MAX_SEARCH_RESULTS, StoreResult, clamp_limit};
 use chrono::Utc;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, Row, params};
 
 use crate::codec::{
     UuidKey, count, external, from_json, id, json, name, nanos, opt_id, opt_key, time,
 };
 use crate::error::{SqliteError, SqliteResult};
 use crate::fts::match_expression;
+use crate::query;
 use crate::store::SqliteStore;
 
 /// bm25 weight of an article's title.
@@ -93,10 +94,13 @@ fn pattern_from_row(row: &Row<'_>) -> rusqlite::Result<LearningPattern> {
 fn load_article(conn: &Connection, tenant: &TenantId, id: ArticleId) -> SqliteResult<KbArticle> {
     let sql =
         format!("SELECT {ARTICLE_COLUMNS} FROM kb_articles a WHERE a.tenant_id = ?1 AND a.id = ?2");
-    conn.prepare_cached(&sql)?
-        .query_row(params![tenant.as_str(), id.key()], article_from_row)
-        .optional()?
-        .ok_or_else(|| SqliteError::not_found("article", id))
+    query::first(
+        conn,
+        &sql,
+        params![tenant.as_str(), id.key()],
+        article_from_row,
+    )?
+    .ok_or_else(|| SqliteError::not_found("article", id))
 }
 
 fn upsert_article(conn: &Connection, article: &KbArticle) -> SqliteResult<KbArticle> {
@@ -138,30 +142,27 @@ fn search_articles(
          WHERE kb_articles_fts MATCH ?1 AND a.tenant_id = ?2
          ORDER BY {bm25}, a.pk LIMIT ?3"
     );
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_map(
-            params![
-                expr,
-                tenant.as_str(),
-                clamp_limit(limit, MAX_SEARCH_RESULTS)
-            ],
-            |row| {
-                Ok(ScoredArticle::new(
-                    article_from_row(row)?,
-                    row.get("score")?,
-                ))
-            },
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?)
+    query::all(
+        conn,
+        &sql,
+        params![
+            expr,
+            tenant.as_str(),
+            clamp_limit(limit, MAX_SEARCH_RESULTS)
+        ],
+        |row| {
+            Ok(ScoredArticle::new(
+                article_from_row(row)?,
+                row.get("score")?,
+            ))
+        },
+    )
 }
 
 fn load_faq(conn: &Connection, tenant: &TenantId, id: FaqId) -> SqliteResult<LearnedFaqEntry> {
     let sql =
         format!("SELECT {FAQ_COLUMNS} FROM faq_entries f WHERE f.tenant_id = ?1 AND f.id = ?2");
-    conn.prepare_cached(&sql)?
-        .query_row(params![tenant.as_str(), id.key()], faq_from_row)
-        .optional()?
+    query::first(conn, &sql, params![tenant.as_str(), id.key()], faq_from_row)?
         .ok_or_else(|| SqliteError::not_found("faq entry", id))
 }
 
@@ -211,18 +212,17 @@ fn search_faq(
          WHERE faq_entries_fts MATCH ?1 AND f.tenant_id = ?2 AND (?3 IS NULL OR f.status = ?3)
          ORDER BY {bm25}, f.pk LIMIT ?4"
     );
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_map(
-            params![
-                expr,
-                tenant.as_str(),
-                status.map(FaqStatus::as_str),
-                clamp_limit(limit, MAX_SEARCH_RESULTS)
-            ],
-            |row| Ok(ScoredFaq::new(faq_from_row(row)?, row.get("score")?)),
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?)
+    query::all(
+        conn,
+        &sql,
+        params![
+            expr,
+            tenant.as_str(),
+            status.map(FaqStatus::as_str),
+            clamp_limit(limit, MAX_SEARCH_RESULTS)
+        ],
+        |row| Ok(ScoredFaq::new(faq_from_row(row)?, row.get("score")?)),
+    )
 }
 
 fn record_feedback(
@@ -269,10 +269,7 @@ fn load_pattern_by_key(
     let sql = format!(
         "SELECT {PATTERN_COLUMNS} FROM learning_patterns WHERE tenant_id = ?1 AND pattern_key = ?2"
     );
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_row(params![tenant.as_str(), key], pattern_from_row)
-        .optional()?)
+    query::first(conn, &sql, params![tenant.as_str(), key], pattern_from_row)
 }
 
 fn record_pattern(
@@ -302,13 +299,12 @@ fn list_patterns(
         "SELECT {PATTERN_COLUMNS} FROM learning_patterns WHERE tenant_id = ?1 AND occurrences >= ?2
          ORDER BY occurrences DESC, last_seen DESC, id LIMIT ?3"
     );
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_map(
-            params![tenant.as_str(), min, clamp_limit(limit, MAX_LIST_PAGE)],
-            pattern_from_row,
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?)
+    query::all(
+        conn,
+        &sql,
+        params![tenant.as_str(), min, clamp_limit(limit, MAX_LIST_PAGE)],
+        pattern_from_row,
+    )
 }
 
 fn link_pattern(
@@ -323,13 +319,13 @@ fn link_pattern(
     let sql = format!(
         "UPDATE learning_patterns SET faq_id = ?1 WHERE tenant_id = ?2 AND id = ?3 RETURNING {PATTERN_COLUMNS}"
     );
-    conn.prepare_cached(&sql)?
-        .query_row(
-            params![opt_key(faq.as_ref()), tenant.as_str(), pattern.key()],
-            pattern_from_row,
-        )
-        .optional()?
-        .ok_or_else(|| SqliteError::not_found("pattern", pattern))
+    query::first(
+        conn,
+        &sql,
+        params![opt_key(faq.as_ref()), tenant.as_str(), pattern.key()],
+        pattern_from_row,
+    )?
+    .ok_or_else(|| SqliteError::not_found("pattern", pattern))
 }
 
 fn delete_row(
@@ -396,10 +392,12 @@ impl KnowledgeStore for SqliteStore {
             let sql = format!(
                 "SELECT {ARTICLE_COLUMNS} FROM kb_articles a WHERE {sql} ORDER BY a.id LIMIT ?3"
             );
-            Ok(conn
-                .prepare_cached(&sql)?
-                .query_map(params![tenant.as_str(), after, limit], article_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+            query::all(
+                conn,
+                &sql,
+                params![tenant.as_str(), after, limit],
+                article_from_row,
+            )
         })
         .await
     }

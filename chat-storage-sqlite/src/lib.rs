@@ -7,7 +7,7 @@
 //! - `error`: [`SqliteError`] and its mapping onto `chat_core::store::StoreError`;
 //! - `migrate`: the versioned migrations of `migrations/NNN_name.sql`;
 //! - `writer` / `readers`: the connection layout (one writer thread, a reader pool);
-//! - `codec` / `fts`: column encodings and the FTS5 query builder;
+//! - `codec` / `fts` / `query`: column encodings, the FTS5 query builder, row helpers;
 //! - one module per storage trait: `sessions`, `messages`, `documents`, `knowledge`,
 //!   `support`, `url_cache`, `usage`.
 
@@ -19,6 +19,7 @@ mod fts;
 mod knowledge;
 mod messages;
 mod migrate;
+mod query;
 mod readers;
 mod sessions;
 mod store;

@@ -19,6 +19,7 @@ use crate::codec::{
     UuidKey, count, external, from_json, id, int, json, name, nanos, opt_external, opt_json, time,
 };
 use crate::error::{SqliteError, SqliteResult};
+use crate::query;
 use crate::sessions::load_session;
 use crate::store::SqliteStore;
 
@@ -55,35 +56,27 @@ pub(crate) fn append(
             "SELECT {MESSAGE_COLUMNS} FROM chat_messages
              WHERE session_id = ?1 AND client_msg_id = ?2 AND tenant_id = ?3"
         );
-        let existing = conn
-            .prepare_cached(&sql)?
-            .query_row(
-                params![message.session_id.key(), key, tenant],
-                message_from_row,
-            )
-            .optional()?;
+        let existing = query::first(
+            conn,
+            &sql,
+            params![message.session_id.key(), key, tenant],
+            message_from_row,
+        )?;
         if let Some(existing) = existing {
             return Ok(Inserted::new(existing, false));
         }
     }
     let now = Utc::now();
     let now_nanos = nanos(now)?;
-    let seq: i64 = conn
-        .prepare_cached(
-            "UPDATE chat_sessions SET last_seq = last_seq + 1, updated_at = ?1
+    let seq: i64 = query::first(
+        conn,
+        "UPDATE chat_sessions SET last_seq = last_seq + 1, updated_at = ?1
              WHERE id = ?2 AND tenant_id = ?3 RETURNING last_seq",
-        )?
-        .query_row(
-            params![now_nanos, message.session_id.key(), tenant],
-            |row| row.get(0),
-        )
-        .optional()?
-        .ok_or_else(|| SqliteError::not_found("session", message.session_id))?;
-    let taken: Option<i64> = conn
-        .prepare_cached("SELECT 1 FROM chat_messages WHERE id = ?1")?
-        .query_row(params![message.id.key()], |row| row.get(0))
-        .optional()?;
-    if taken.is_some() {
+        params![now_nanos, message.session_id.key(), tenant],
+        |row| row.get(0),
+    )?
+    .ok_or_else(|| SqliteError::not_found("session", message.session_id))?;
+    if query::id_taken(conn, "chat_messages", message.id.key())? {
         return Err(SqliteError::conflict(format!(
             "message {} already exists",
             message.id
@@ -117,10 +110,13 @@ pub(crate) fn append(
 fn get(conn: &Connection, tenant: &TenantId, id: MessageId) -> SqliteResult<ChatMessage> {
     let sql =
         format!("SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE id = ?1 AND tenant_id = ?2");
-    conn.prepare_cached(&sql)?
-        .query_row(params![id.key(), tenant.as_str()], message_from_row)
-        .optional()?
-        .ok_or_else(|| SqliteError::not_found("message", id))
+    query::first(
+        conn,
+        &sql,
+        params![id.key(), tenant.as_str()],
+        message_from_row,
+    )?
+    .ok_or_else(|| SqliteError::not_found("message", id))
 }
 
 fn list(
@@ -138,19 +134,18 @@ fn list(
          ORDER BY seq LIMIT ?5"
     );
     let only = (!query.include_internal).then_some(Visibility::Public.as_str());
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_map(
-            params![
-                session.key(),
-                tenant.as_str(),
-                int(query.after_seq)?,
-                only,
-                limit
-            ],
-            message_from_row,
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?)
+    query::all(
+        conn,
+        &sql,
+        params![
+            session.key(),
+            tenant.as_str(),
+            int(query.after_seq)?,
+            only,
+            limit
+        ],
+        message_from_row,
+    )
 }
 
 fn record_sources(
@@ -231,13 +226,8 @@ fn list_sources(
     tenant: &TenantId,
     message: MessageId,
 ) -> SqliteResult<Vec<ContextSourceRecord>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT id, tenant_id, session_id, message_id, source_kind, source_id, title, locator, score, rank, cited
-             FROM chat_context_sources WHERE message_id = ?1 AND tenant_id = ?2 ORDER BY rank, id",
-        )?
-        .query_map(params![message.key(), tenant.as_str()], source_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?)
+    query::all(conn, "SELECT id, tenant_id, session_id, message_id, source_kind, source_id, title, locator, score, rank, cited
+             FROM chat_context_sources WHERE message_id = ?1 AND tenant_id = ?2 ORDER BY rank, id", params![message.key(), tenant.as_str()], source_from_row)
 }
 
 #[async_trait]

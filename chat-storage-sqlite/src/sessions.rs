@@ -11,13 +11,14 @@ use chat_core::model::{
 use chat_core::store::{ErasureReport, SessionStore, StoreResult, clamp_limit};
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, Row, params, params_from_iter};
 
 use crate::codec::{
     UuidKey, bound_nanos, count, external, from_json, id, json, name, nanos, opt_external, time,
 };
 use crate::error::{SqliteError, SqliteResult};
 use crate::messages::append;
+use crate::query;
 use crate::store::SqliteStore;
 
 /// Columns read into a [`ChatSession`].
@@ -49,10 +50,13 @@ pub(crate) fn load_session(
 ) -> SqliteResult<ChatSession> {
     let sql =
         format!("SELECT {SESSION_COLUMNS} FROM chat_sessions WHERE id = ?1 AND tenant_id = ?2");
-    conn.prepare_cached(&sql)?
-        .query_row(params![id.key(), tenant.as_str()], session_from_row)
-        .optional()?
-        .ok_or_else(|| SqliteError::not_found("session", id))
+    query::first(
+        conn,
+        &sql,
+        params![id.key(), tenant.as_str()],
+        session_from_row,
+    )?
+    .ok_or_else(|| SqliteError::not_found("session", id))
 }
 
 /// Writes every mutable column of a session back.
@@ -75,11 +79,7 @@ pub(crate) fn save_session(conn: &Connection, session: &ChatSession) -> SqliteRe
 }
 
 fn create(conn: &Connection, new: NewSession) -> SqliteResult<ChatSession> {
-    let taken: Option<i64> = conn
-        .prepare_cached("SELECT 1 FROM chat_sessions WHERE id = ?1")?
-        .query_row(params![new.id.key()], |row| row.get(0))
-        .optional()?;
-    if taken.is_some() {
+    if query::id_taken(conn, "chat_sessions", new.id.key())? {
         return Err(SqliteError::conflict(format!(
             "session {} already exists",
             new.id
@@ -143,10 +143,7 @@ fn list(conn: &Connection, tenant: &TenantId, filter: &SessionFilter) -> SqliteR
     // Newest first is descending id order: ids are UUID v7, ordered by creation time.
     sql.push_str(" ORDER BY id DESC LIMIT ?");
     values.push(Value::Integer(i64::from(limit) + 1));
-    let mut sessions = conn
-        .prepare_cached(&sql)?
-        .query_map(params_from_iter(values), session_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut sessions = query::all(conn, &sql, params_from_iter(values), session_from_row)?;
     let page_len = usize::try_from(limit).unwrap_or(usize::MAX);
     let next_cursor = if sessions.len() > page_len {
         sessions.truncate(page_len);
@@ -206,18 +203,16 @@ pub(crate) fn remove_sessions(
     ids: &[SessionId],
 ) -> SqliteResult<ErasureReport> {
     let mut report = ErasureReport::default();
-    let mut blobs = conn.prepare_cached(
-        "SELECT blob_key FROM chat_documents
-         WHERE session_id = ?1 AND tenant_id = ?2 AND blob_key IS NOT NULL ORDER BY id",
-    )?;
     let mut delete =
         conn.prepare_cached("DELETE FROM chat_sessions WHERE id = ?1 AND tenant_id = ?2")?;
     for id in ids {
-        let keys = blobs
-            .query_map(params![id.key(), tenant.as_str()], |row| {
-                row.get::<_, String>(0)
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let keys = query::all(
+            conn,
+            "SELECT blob_key FROM chat_documents
+             WHERE session_id = ?1 AND tenant_id = ?2 AND blob_key IS NOT NULL ORDER BY id",
+            params![id.key(), tenant.as_str()],
+            |row| row.get::<_, String>(0),
+        )?;
         if delete.execute(params![id.key(), tenant.as_str()])? > 0 {
             report.sessions.push(*id);
             report.blob_keys.extend(keys);
@@ -228,10 +223,7 @@ pub(crate) fn remove_sessions(
 
 /// Session ids selected by a query over `chat_sessions` with the given parameters.
 fn select_ids(conn: &Connection, sql: &str, values: Vec<Value>) -> SqliteResult<Vec<SessionId>> {
-    Ok(conn
-        .prepare_cached(sql)?
-        .query_map(params_from_iter(values), |row| id(row, "id"))?
-        .collect::<rusqlite::Result<Vec<_>>>()?)
+    query::all(conn, sql, params_from_iter(values), |row| id(row, "id"))
 }
 
 fn erase_customer(

@@ -17,7 +17,7 @@ use chat_core::model::{
 };
 use chat_core::store::{ReleaseOutcome, ReleaseRequest, StoreResult, SupportStore, clamp_limit};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, Row, params};
 
 use crate::codec::{
     UuidKey, count, external, from_json, id, json, name, nanos, opt_external, opt_nanos, opt_time,
@@ -25,6 +25,7 @@ use crate::codec::{
 };
 use crate::error::{SqliteError, SqliteResult};
 use crate::messages::append;
+use crate::query;
 use crate::sessions::{SESSION_COLUMNS, load_session, save_session, session_from_row};
 use crate::store::SqliteStore;
 
@@ -64,10 +65,13 @@ fn assignment_from_row(row: &Row<'_>) -> rusqlite::Result<SupportAssignment> {
 
 fn load_agent(conn: &Connection, tenant: &TenantId, id: &UserId) -> SqliteResult<Agent> {
     let sql = format!("SELECT {AGENT_COLUMNS} FROM chat_agents WHERE tenant_id = ?1 AND id = ?2");
-    conn.prepare_cached(&sql)?
-        .query_row(params![tenant.as_str(), id.as_str()], agent_from_row)
-        .optional()?
-        .ok_or_else(|| SqliteError::not_found("agent", id))
+    query::first(
+        conn,
+        &sql,
+        params![tenant.as_str(), id.as_str()],
+        agent_from_row,
+    )?
+    .ok_or_else(|| SqliteError::not_found("agent", id))
 }
 
 fn upsert_agent(conn: &Connection, agent: &Agent) -> SqliteResult<Agent> {
@@ -136,10 +140,12 @@ fn active_assignment(
         "SELECT {ASSIGNMENT_COLUMNS} FROM chat_support_assignments
          WHERE session_id = ?1 AND tenant_id = ?2 AND ended_at IS NULL"
     );
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_row(params![session.key(), tenant.as_str()], assignment_from_row)
-        .optional()?)
+    query::first(
+        conn,
+        &sql,
+        params![session.key(), tenant.as_str()],
+        assignment_from_row,
+    )
 }
 
 fn agent_load(conn: &Connection, tenant: &TenantId, agent: &UserId) -> SqliteResult<u32> {
@@ -189,22 +195,21 @@ fn pick_auto(
     let sql = format!(
         "SELECT {AGENT_COLUMNS} FROM chat_agents WHERE tenant_id = ?1 AND availability = ?2"
     );
-    let agents = conn
-        .prepare_cached(&sql)?
-        .query_map(
-            params![tenant.as_str(), AgentAvailability::Online.as_str()],
-            agent_from_row,
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let loads: HashMap<String, u32> = conn
-        .prepare_cached(
-            "SELECT agent_id, count(*) FROM chat_support_assignments
+    let agents = query::all(
+        conn,
+        &sql,
+        params![tenant.as_str(), AgentAvailability::Online.as_str()],
+        agent_from_row,
+    )?;
+    let loads: HashMap<String, u32> = query::all(
+        conn,
+        "SELECT agent_id, count(*) FROM chat_support_assignments
              WHERE tenant_id = ?1 AND ended_at IS NULL GROUP BY agent_id",
-        )?
-        .query_map(params![tenant.as_str()], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+        params![tenant.as_str()],
+        |row| Ok((row.get::<_, String>(0)?, row.get::<_, u32>(1)?)),
+    )?
+    .into_iter()
+    .collect();
     let best = agents
         .into_iter()
         .filter(|a| !managers_only || a.role == AgentRole::Manager)
@@ -330,10 +335,12 @@ fn list_assignments(
         "SELECT {ASSIGNMENT_COLUMNS} FROM chat_support_assignments WHERE session_id = ?1 AND tenant_id = ?2
          ORDER BY started_at, id"
     );
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_map(params![session.key(), tenant.as_str()], assignment_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?)
+    query::all(
+        conn,
+        &sql,
+        params![session.key(), tenant.as_str()],
+        assignment_from_row,
+    )
 }
 
 fn queued_sessions(
@@ -345,17 +352,16 @@ fn queued_sessions(
     let sql = format!(
         "SELECT {SESSION_COLUMNS} FROM chat_sessions WHERE tenant_id = ?1 AND status = ?2 ORDER BY id LIMIT ?3"
     );
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_map(
-            params![
-                tenant.as_str(),
-                SessionStatus::WaitingForAgent.as_str(),
-                clamp_limit(limit, MAX_SESSION_PAGE)
-            ],
-            session_from_row,
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?)
+    query::all(
+        conn,
+        &sql,
+        params![
+            tenant.as_str(),
+            SessionStatus::WaitingForAgent.as_str(),
+            clamp_limit(limit, MAX_SESSION_PAGE)
+        ],
+        session_from_row,
+    )
 }
 
 #[async_trait]
@@ -374,10 +380,7 @@ impl SupportStore for SqliteStore {
         self.read(move |conn| {
             let sql =
                 format!("SELECT {AGENT_COLUMNS} FROM chat_agents WHERE tenant_id = ?1 ORDER BY id");
-            Ok(conn
-                .prepare_cached(&sql)?
-                .query_map(params![tenant.as_str()], agent_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+            query::all(conn, &sql, params![tenant.as_str()], agent_from_row)
         })
         .await
     }

@@ -5,10 +5,11 @@ use chat_core::ids::TenantId;
 use chat_core::model::UrlCacheEntry;
 use chat_core::store::{StoreResult, UrlCacheStore};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, Row, params};
 
 use crate::codec::{bound_nanos, external, from_json, json, nanos, time};
 use crate::error::SqliteResult;
+use crate::query;
 use crate::store::SqliteStore;
 
 fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<UrlCacheEntry> {
@@ -34,14 +35,9 @@ fn get(
     tenant: &TenantId,
     url_hash: &str,
 ) -> SqliteResult<Option<UrlCacheEntry>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT tenant_id, url_hash, url, final_url, title, text, metadata, etag, last_modified, status,
+    query::first(conn, "SELECT tenant_id, url_hash, url, final_url, title, text, metadata, etag, last_modified, status,
                  fetched_at, expires_at
-             FROM chat_url_cache WHERE tenant_id = ?1 AND url_hash = ?2",
-        )?
-        .query_row(params![tenant.as_str(), url_hash], entry_from_row)
-        .optional()?)
+             FROM chat_url_cache WHERE tenant_id = ?1 AND url_hash = ?2", params![tenant.as_str(), url_hash], entry_from_row)
 }
 
 fn put(conn: &Connection, entry: &UrlCacheEntry) -> SqliteResult<()> {

@@ -5,21 +5,18 @@ use chat_core::ids::TenantId;
 use chat_core::model::{AiUsageRecord, UsageAggregate, UsageOutcome};
 use chat_core::store::{StoreResult, UsageStore};
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use crate::codec::{UuidKey, bound_nanos, int, nanos, opt_key};
 use crate::error::{SqliteError, SqliteResult};
+use crate::query;
 use crate::store::SqliteStore;
 
 /// Nanoseconds in a UTC day (times are stored as nanoseconds since the epoch).
 const NANOS_PER_DAY: i64 = 86_400_000_000_000;
 
 fn record(conn: &Connection, record: &AiUsageRecord) -> SqliteResult<()> {
-    let taken: Option<i64> = conn
-        .prepare_cached("SELECT 1 FROM ai_usage WHERE id = ?1")?
-        .query_row(params![record.id.key()], |row| row.get(0))
-        .optional()?;
-    if taken.is_some() {
+    if query::id_taken(conn, "ai_usage", record.id.key())? {
         return Err(SqliteError::conflict(format!(
             "usage record {} already exists",
             record.id
@@ -63,28 +60,27 @@ fn by_day(
          GROUP BY day, provider ORDER BY day, provider",
         d = NANOS_PER_DAY
     );
-    let rows = conn
-        .prepare_cached(&sql)?
-        .query_map(
-            params![
-                tenant.as_str(),
-                bound_nanos(from),
-                bound_nanos(to),
-                UsageOutcome::Success.as_str()
-            ],
-            |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, i64>(2)?,
-                    row.get::<_, i64>(3)?,
-                    row.get::<_, i64>(4)?,
-                    row.get::<_, i64>(5)?,
-                    row.get::<_, f64>(6)?,
-                ))
-            },
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = query::all(
+        conn,
+        &sql,
+        params![
+            tenant.as_str(),
+            bound_nanos(from),
+            bound_nanos(to),
+            UsageOutcome::Success.as_str()
+        ],
+        |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, i64>(3)?,
+                row.get::<_, i64>(4)?,
+                row.get::<_, i64>(5)?,
+                row.get::<_, f64>(6)?,
+            ))
+        },
+    )?;
     let epoch = DateTime::<Utc>::UNIX_EPOCH.date_naive();
     rows.into_iter()
         .map(
