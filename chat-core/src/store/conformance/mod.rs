@@ -42,8 +42,16 @@
 // Test code: a failed expectation must fail the test, so unwrap, expect and panic are the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod chat_store;
+pub mod documents;
+pub mod knowledge;
 pub mod messages;
 pub mod sessions;
+pub mod support;
+pub mod url_cache;
+pub mod usage;
+
+pub mod corpus;
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -162,6 +170,45 @@ macro_rules! store_conformance_tests {
                 store list_paging [list_messages],
                 store get_message_not_found [get_message],
                 store context_sources [record_context_sources, list_context_sources],
+            }
+            documents {
+                store insert_and_get [insert_document, get_document, list_documents],
+                store update_document [update_document],
+                store chunks [replace_chunks, list_chunks],
+                store search_chunks [search_chunks],
+                store delete_document [delete_document],
+            }
+            knowledge {
+                store articles_crud [upsert_article, get_article, delete_article, list_articles],
+                store search_articles_ranking [search_articles],
+                store search_articles_bm25_signals [search_articles],
+                store search_articles_stemming_and_diacritics [search_articles],
+                store search_articles_query_syntax [search_articles],
+                store faq_crud [upsert_faq, get_faq, delete_faq],
+                store search_faq_ranking [search_faq],
+                store faq_feedback [record_faq_feedback],
+                store patterns [record_pattern, list_patterns, link_pattern],
+            }
+            support {
+                store agents_crud [upsert_agent, get_agent, list_agents, set_agent_availability],
+                store manual_assign_and_transfer [assign_session, active_assignment, list_assignments, agent_load],
+                store assign_conflicts [assign_session],
+                store auto_assign_routing [assign_session],
+                factory concurrent_auto_assign [assign_session, queued_sessions, agent_load],
+                factory concurrent_manual_assign [assign_session],
+                store release [release_session],
+                store queued_sessions [queued_sessions],
+                store support_tenant_isolation [active_assignment, list_assignments, agent_load, list_agents],
+            }
+            url_cache {
+                store round_trip [put_cached_url, get_cached_url],
+                store purge_expired [purge_expired_urls],
+            }
+            usage {
+                store usage_by_day [record_usage, usage_by_day],
+            }
+            chat_store {
+                store capabilities [capabilities],
             }
         }
     };
