@@ -133,6 +133,9 @@ impl ChatEngine {
         let topic = Topic::session(principal.tenant_id.clone(), session_id);
         self.publish(&topic, ChatEvent::durable(message.clone()))
             .await;
+        if sender == SenderKind::Customer && session.status == crate::model::SessionStatus::Open {
+            self.request_answer(principal.tenant_id.clone(), session_id);
+        }
         Ok(PostOutcome {
             message,
             created: true,

@@ -181,6 +181,11 @@ pub struct MessageMetadata {
     /// True when the answer came from the offline extractive answerer.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub offline: bool,
+    /// For AI answers (and the notice of a failed one): the last `seq` the answer took into
+    /// account. Messages that arrived while it streamed have lower `seq`s than the answer but are
+    /// answered by the next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to_seq: Option<u64>,
     /// The durable change a system message records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_event: Option<SystemEvent>,

@@ -326,7 +326,11 @@ impl AssignmentOutcome {
 }
 
 /// The system message recording an assignment (stores append it in the assignment's transaction).
+/// The message is public, so the assignment it carries has its note removed: notes are for staff
+/// (the engine stores them as internal notes).
 pub fn assignment_message(assignment: &SupportAssignment, agent_name: &str) -> super::NewMessage {
+    let mut public = assignment.clone();
+    public.note = None;
     let content = match assignment.kind {
         AssignmentKind::Transfer => format!("Chat transferred to {agent_name}"),
         AssignmentKind::Escalation => format!("Chat escalated to {agent_name}"),
@@ -336,9 +340,7 @@ pub fn assignment_message(assignment: &SupportAssignment, agent_name: &str) -> s
         assignment.tenant_id.clone(),
         assignment.session_id,
         content,
-        super::SystemEvent::AssignmentChanged {
-            assignment: assignment.clone(),
-        },
+        super::SystemEvent::AssignmentChanged { assignment: public },
     )
 }
 
@@ -360,7 +362,10 @@ pub fn release_message(
     };
     let event = match ended {
         Some(assignment) => super::SystemEvent::AssignmentChanged {
-            assignment: assignment.clone(),
+            assignment: SupportAssignment {
+                note: None,
+                ..assignment.clone()
+            },
         },
         None => super::SystemEvent::SessionUpdated {
             status: status_after,

@@ -1,0 +1,461 @@
+//! The AI answer path through the engine, with a scripted provider.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support: a failed step fails the test
+
+mod common;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chat_core::bus::{EventKind, InProcessBus};
+use chat_core::engine::{AnswerConfig, PostMessage, SessionSubscription, SubscriptionItem};
+use chat_core::model::{
+    ChatMessage, ContextSourceKind, KbArticle, SenderKind, SessionPatch, SessionStatus, TokenUsage,
+};
+use chat_core::provider::{
+    AiProvider, CompletionChunk, CompletionRequest, CompletionStream, FinishReason, PromptRole,
+    ProviderCapabilities, ProviderError,
+};
+use chat_core::{ChatEngine, EngineConfig, Principal, Role};
+use common::*;
+use futures::StreamExt;
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone)]
+enum Step {
+    Delta(&'static str),
+    Usage(u32, u32),
+    Finish,
+    Fail(fn() -> ProviderError),
+    Wait(Arc<Notify>),
+    Hang,
+}
+
+/// Replies with one script per call, in order; records every request.
+#[derive(Debug, Default)]
+struct Scripted {
+    scripts: Mutex<VecDeque<Vec<Step>>>,
+    requests: Mutex<Vec<CompletionRequest>>,
+}
+
+impl Scripted {
+    fn new(scripts: Vec<Vec<Step>>) -> Arc<Self> {
+        Arc::new(Self {
+            scripts: Mutex::new(scripts.into()),
+            requests: Mutex::default(),
+        })
+    }
+    fn requests(&self) -> Vec<CompletionRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl AiProvider for Scripted {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+    fn default_model(&self) -> &str {
+        "script-1"
+    }
+    fn capabilities(&self) -> ProviderCapabilities {
+        ProviderCapabilities::new(8192, 1024, true, false)
+    }
+    async fn stream(&self, request: CompletionRequest) -> Result<CompletionStream, ProviderError> {
+        self.requests.lock().unwrap().push(request);
+        let script = self
+            .scripts
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| vec![Step::Delta("ok"), Step::Finish]);
+        if let Some(Step::Fail(make)) = script.first() {
+            return Err(make());
+        }
+        Ok(Box::pin(
+            futures::stream::iter(script)
+                .then(|step| async move {
+                    match step {
+                        Step::Delta(d) => Some(Ok(CompletionChunk::Delta(d.to_owned()))),
+                        Step::Usage(p, c) => {
+                            Some(Ok(CompletionChunk::Usage(TokenUsage::new(p, c))))
+                        }
+                        Step::Finish => Some(Ok(CompletionChunk::Finish(FinishReason::Stop))),
+                        Step::Fail(make) => Some(Err(make())),
+                        Step::Wait(notify) => {
+                            notify.notified().await;
+                            None
+                        }
+                        Step::Hang => {
+                            futures::future::pending::<()>().await;
+                            None
+                        }
+                    }
+                })
+                .filter_map(|item| async move { item }),
+        ))
+    }
+}
+
+fn engine_with_provider(provider: Arc<Scripted>, answer: AnswerConfig) -> ChatEngine {
+    ChatEngine::builder()
+        .store(Arc::new(chat_core::store::MemoryStore::new()))
+        .bus(Arc::new(InProcessBus::default()))
+        .config(EngineConfig::default())
+        .provider(provider)
+        .answer_config(answer)
+        .build()
+        .unwrap()
+}
+
+async fn seed_kb(engine: &ChatEngine) {
+    let admin = principal("t1", "root", Role::Admin);
+    for (title, body) in [
+        (
+            "Refund policy",
+            "Refunds are paid back to the original card within 5 business days.",
+        ),
+        (
+            "Invoices",
+            "Invoices are sent by email on the first day of each month.",
+        ),
+        (
+            "Password reset",
+            "Use the reset link on the sign-in page to choose a new password.",
+        ),
+    ] {
+        engine
+            .upsert_article(&admin, KbArticle::new(admin.tenant_id.clone(), title, body))
+            .await
+            .unwrap();
+    }
+}
+
+/// Collects events until the AI message (or a system notice) is stored.
+async fn until_answer(sub: &mut SessionSubscription) -> (String, ChatMessage) {
+    let mut deltas = String::new();
+    loop {
+        match next_item(sub).await {
+            SubscriptionItem::Event(e) => match &e.kind {
+                EventKind::AiDelta { delta, .. } => deltas.push_str(delta),
+                EventKind::AiCompleted { message } => return (deltas, message.clone()),
+                EventKind::MessageCreated { message } if message.sender == SenderKind::System => {
+                    return (deltas, message.clone());
+                }
+                _ => {}
+            },
+            SubscriptionItem::CaughtUp { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+async fn customer_session(
+    engine: &ChatEngine,
+) -> (Principal, chat_core::SessionId, SessionSubscription) {
+    let alice = principal("t1", "alice", Role::Customer);
+    let session = open_session(engine, &alice).await;
+    let sub = engine.subscribe(&alice, session.id, 0).await.unwrap();
+    (alice, session.id, sub)
+}
+
+#[tokio::test]
+async fn answers_stream_with_checked_citations_usage_and_context_records() {
+    let provider = Scripted::new(vec![vec![
+        Step::Delta("Refunds reach your card "),
+        Step::Delta("within 5 business days [1]. "),
+        Step::Delta("See the policy [9]."),
+        Step::Usage(120, 17),
+        Step::Finish,
+    ]]);
+    let engine = engine_with_provider(provider.clone(), AnswerConfig::default());
+    seed_kb(&engine).await;
+    let (alice, session, mut sub) = customer_session(&engine).await;
+    engine
+        .post_message(
+            &alice,
+            session,
+            PostMessage::new("How long does a refund take?"),
+        )
+        .await
+        .unwrap();
+
+    let (deltas, answer) = until_answer(&mut sub).await;
+    assert_eq!(
+        deltas,
+        "Refunds reach your card within 5 business days [1]. See the policy [9]."
+    );
+    assert_eq!(answer.sender, SenderKind::Ai);
+    assert_eq!(answer.seq, 2);
+    // [9] was not given: dropped from the text and the citations.
+    assert_eq!(
+        answer.content,
+        "Refunds reach your card within 5 business days [1]. See the policy."
+    );
+    let citations = &answer.metadata.citations;
+    assert_eq!(citations.len(), 1);
+    assert_eq!(citations[0].index, 1);
+    assert_eq!(citations[0].source_kind, ContextSourceKind::Kb);
+    assert_eq!(citations[0].title, "Refund policy");
+    assert_eq!(answer.metadata.provider.as_deref(), Some("scripted"));
+    assert_eq!(answer.metadata.model.as_deref(), Some("script-1"));
+    assert_eq!(answer.metadata.usage, Some(TokenUsage::new(120, 17)));
+    assert!(!answer.metadata.incomplete);
+    assert!(!answer.metadata.offline);
+    let confidence = answer.metadata.confidence.unwrap();
+    assert!(confidence > 0.3 && confidence <= 1.0, "{confidence}");
+
+    // The prompt: the KB passage fenced as untrusted data, the question last.
+    let request = &provider.requests()[0];
+    assert!(request.system.contains("untrusted data"));
+    assert!(request.system.contains("[1] Refund policy (kb)"));
+    assert!(request.system.contains("within 5 business days"));
+    assert_eq!(request.messages.last().unwrap().role, PromptRole::User);
+    assert_eq!(
+        request.messages.last().unwrap().content,
+        "How long does a refund take?"
+    );
+    assert_eq!(request.passages[0].title, "Refund policy");
+
+    let store = engine.store();
+    let records = store
+        .list_context_sources(&alice.tenant_id, answer.id)
+        .await
+        .unwrap();
+    assert!(!records.is_empty());
+    assert_eq!(records[0].rank, 1);
+    assert!(records[0].cited);
+    assert!(records.iter().skip(1).all(|r| !r.cited));
+    let day = chrono::Utc::now();
+    let usage = store
+        .usage_by_day(
+            &alice.tenant_id,
+            day - chrono::Duration::days(1),
+            day + chrono::Duration::days(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(usage.len(), 1);
+    assert_eq!(
+        (usage[0].provider.as_str(), usage[0].calls, usage[0].errors),
+        ("scripted", 1, 0)
+    );
+    assert_eq!(
+        (usage[0].prompt_tokens, usage[0].completion_tokens),
+        (120, 17)
+    );
+}
+
+#[tokio::test]
+async fn one_answer_per_session_and_later_messages_are_answered_after_it() {
+    let gate = Arc::new(Notify::new());
+    let provider = Scripted::new(vec![
+        vec![
+            Step::Delta("First answer."),
+            Step::Wait(gate.clone()),
+            Step::Finish,
+        ],
+        vec![Step::Delta("Second answer."), Step::Finish],
+    ]);
+    let engine = engine_with_provider(provider.clone(), AnswerConfig::default());
+    let (alice, session, mut sub) = customer_session(&engine).await;
+    engine
+        .post_message(&alice, session, PostMessage::new("first question"))
+        .await
+        .unwrap();
+    // Wait until the first answer streams, then write twice more.
+    loop {
+        if let SubscriptionItem::Event(e) = next_item(&mut sub).await {
+            if matches!(e.kind, EventKind::AiDelta { .. }) {
+                break;
+            }
+        }
+    }
+    engine
+        .post_message(&alice, session, PostMessage::new("second question"))
+        .await
+        .unwrap();
+    engine
+        .post_message(&alice, session, PostMessage::new("third question"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        provider.requests().len(),
+        1,
+        "no parallel answer in one session"
+    );
+    gate.notify_one();
+
+    let (_, first) = until_answer(&mut sub).await;
+    assert_eq!(first.content, "First answer.");
+    let (_, second) = until_answer(&mut sub).await;
+    assert_eq!(second.content, "Second answer.");
+    let requests = provider.requests();
+    assert_eq!(requests.len(), 2, "one more answer for both later messages");
+    let last = &requests[1].messages.last().unwrap().content;
+    assert!(
+        last.contains("second question") && last.contains("third question"),
+        "{last}"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(engine.answers_in_progress(), 0);
+    let seqs: Vec<u64> = engine
+        .list_messages(&alice, session, 0, 50)
+        .await
+        .unwrap()
+        .messages
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+}
+
+fn quick_timeouts() -> AnswerConfig {
+    AnswerConfig::default().timeouts(
+        Duration::from_millis(200),
+        Duration::from_millis(200),
+        Duration::from_secs(5),
+    )
+}
+
+#[tokio::test]
+async fn a_hanging_provider_never_leaves_the_session_stuck() {
+    let provider = Scripted::new(vec![
+        vec![Step::Hang],
+        vec![Step::Delta("Back again."), Step::Finish],
+    ]);
+    let engine = engine_with_provider(provider.clone(), quick_timeouts());
+    let (alice, session, mut sub) = customer_session(&engine).await;
+    engine
+        .post_message(&alice, session, PostMessage::new("hello?"))
+        .await
+        .unwrap();
+    let (deltas, notice) = until_answer(&mut sub).await;
+    assert!(deltas.is_empty());
+    assert_eq!(notice.sender, SenderKind::System);
+    assert!(notice.content.contains("could not answer"));
+    assert_eq!(notice.metadata.extra["error"]["code"], "timeout");
+
+    engine
+        .post_message(&alice, session, PostMessage::new("still there?"))
+        .await
+        .unwrap();
+    let (_, answer) = until_answer(&mut sub).await;
+    assert_eq!(answer.content, "Back again.");
+    let now = chrono::Utc::now();
+    let usage = engine
+        .store()
+        .usage_by_day(
+            &alice.tenant_id,
+            now - chrono::Duration::days(1),
+            now + chrono::Duration::days(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!((usage[0].calls, usage[0].errors), (2, 1));
+}
+
+#[tokio::test]
+async fn a_failure_after_the_first_token_stores_the_partial_answer_marked_incomplete() {
+    let provider = Scripted::new(vec![
+        vec![Step::Delta("Partial an"), Step::Hang],
+        vec![
+            Step::Delta("Also partial"),
+            Step::Fail(|| ProviderError::Interrupted("connection reset".into())),
+        ],
+    ]);
+    let engine = engine_with_provider(provider, quick_timeouts());
+    let (alice, session, mut sub) = customer_session(&engine).await;
+    engine
+        .post_message(&alice, session, PostMessage::new("question one"))
+        .await
+        .unwrap();
+    let (deltas, answer) = until_answer(&mut sub).await;
+    assert_eq!(deltas, "Partial an");
+    assert_eq!(answer.content, "Partial an");
+    assert!(answer.metadata.incomplete);
+    assert_eq!(answer.metadata.extra["error"]["code"], "timeout");
+
+    engine
+        .post_message(&alice, session, PostMessage::new("question two"))
+        .await
+        .unwrap();
+    let (_, answer) = until_answer(&mut sub).await;
+    assert_eq!(answer.content, "Also partial");
+    assert!(answer.metadata.incomplete);
+    assert_eq!(answer.metadata.extra["error"]["code"], "interrupted");
+}
+
+#[tokio::test]
+async fn an_error_before_any_token_is_a_clear_notice() {
+    let provider = Scripted::new(vec![vec![Step::Fail(|| ProviderError::Auth {
+        status: 401,
+        body: "bad key".into(),
+    })]]);
+    let engine = engine_with_provider(provider, AnswerConfig::default());
+    let (alice, session, mut sub) = customer_session(&engine).await;
+    engine
+        .post_message(&alice, session, PostMessage::new("hi"))
+        .await
+        .unwrap();
+    let (_, notice) = until_answer(&mut sub).await;
+    assert_eq!(notice.sender, SenderKind::System);
+    assert_eq!(notice.metadata.extra["error"]["code"], "auth");
+    assert!(
+        !notice.content.contains("bad key"),
+        "provider bodies stay out of customer-facing text"
+    );
+}
+
+#[tokio::test]
+async fn only_customer_messages_in_ai_sessions_are_answered() {
+    let provider = Scripted::new(vec![]);
+    let engine = engine_with_provider(provider.clone(), AnswerConfig::default());
+    let alice = principal("t1", "alice", Role::Customer);
+    let manager = principal("t1", "boss", Role::Manager);
+    let queued = open_session(&engine, &alice).await;
+    engine
+        .store()
+        .update_session(
+            &alice.tenant_id,
+            queued.id,
+            SessionPatch::default().status(SessionStatus::WaitingForAgent),
+            None,
+        )
+        .await
+        .unwrap();
+    engine
+        .post_message(&alice, queued.id, PostMessage::new("waiting for a human"))
+        .await
+        .unwrap();
+    let open = open_session(&engine, &alice).await;
+    engine
+        .post_message(&manager, open.id, PostMessage::new("note").internal())
+        .await
+        .unwrap();
+    engine
+        .post_message(&manager, open.id, PostMessage::new("hello from staff"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(provider.requests().is_empty());
+}
+
+#[tokio::test]
+async fn no_sources_means_the_prompt_says_so() {
+    let provider = Scripted::new(vec![vec![Step::Delta("I do not know."), Step::Finish]]);
+    let engine = engine_with_provider(provider.clone(), AnswerConfig::default());
+    let (alice, session, mut sub) = customer_session(&engine).await;
+    engine
+        .post_message(&alice, session, PostMessage::new("zxqv unknown topic"))
+        .await
+        .unwrap();
+    let (_, answer) = until_answer(&mut sub).await;
+    assert!(answer.metadata.citations.is_empty());
+    assert!(answer.metadata.confidence.unwrap() <= 0.1);
+    let request = &provider.requests()[0];
+    assert!(request.passages.is_empty());
+    assert!(request.system.contains("No sources were found"));
+}
