@@ -31,6 +31,9 @@ pub struct AttemptRecord {
     pub status: Option<u16>,
     /// Token counts the provider reported (none for most failures).
     pub usage: Option<TokenUsage>,
+    /// The provider called works without the network (the offline answerer): an answer it
+    /// gave is labelled offline.
+    pub offline: bool,
 }
 
 impl AttemptRecord {
@@ -47,6 +50,7 @@ impl AttemptRecord {
             error_kind: None,
             status: None,
             usage: None,
+            offline: false,
         }
     }
 
