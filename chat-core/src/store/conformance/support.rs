@@ -112,6 +112,18 @@ pub async fn agents_crud(store: Arc<dyn ChatStore>) {
         ("Ann B.", AgentRole::Manager)
     );
     assert_eq!(store.get_agent(&t, &user("ann")).await.unwrap(), offline);
+    // Becoming available starts the idle time.
+    let online = store
+        .set_agent_availability(&t, &user("ann"), AgentAvailability::Online, None)
+        .await
+        .unwrap();
+    assert_eq!(online.availability, AgentAvailability::Online);
+    assert!(online.last_assigned_at.is_some_and(|since| since > at(10)));
+    let offline = store
+        .set_agent_availability(&t, &user("ann"), AgentAvailability::Offline, None)
+        .await
+        .unwrap();
+    assert_eq!(offline.last_assigned_at, online.last_assigned_at);
 
     assert_not_found(store.get_agent(&t, &user("nobody")).await, "missing agent");
     assert_not_found(
@@ -201,14 +213,6 @@ pub async fn manual_assign_and_transfer(store: Arc<dyn ChatStore>) {
     );
     assert_eq!(store.agent_load(&t, &user("ann")).await.unwrap(), 1);
     assert_eq!(store.agent_load(&t, &user("bob")).await.unwrap(), 0);
-    assert!(
-        store
-            .get_agent(&t, &user("ann"))
-            .await
-            .unwrap()
-            .last_assigned_at
-            .is_some()
-    );
 
     let transfer = to(&t, session.id, "bob", AssignmentKind::Transfer)
         .note(Some("billing question".into()))
@@ -394,8 +398,8 @@ pub async fn auto_assign_routing(store: Arc<dyn ChatStore>) {
         );
         picks.push(outcome.assignment.agent_id.as_str().to_owned());
     }
-    // Team billing: bob (idle since 50) before ann (100); then both hold one, and bob was
-    // assigned more recently, so ann, then bob.
+    // Team billing: bob (idle since 50) before ann (100); then ann, who holds fewer; then both
+    // hold one and bob, idle for longer, goes first again.
     assert_eq!(picks, ["bob", "ann", "bob", "ann"]);
     let session = queued(&*store, &t).await;
     assert_conflict(
@@ -632,6 +636,16 @@ pub async fn release(store: Arc<dyn ChatStore>) {
         vec![ended]
     );
     assert_eq!(store.agent_load(&t, &user("ann")).await.unwrap(), 0);
+    // The end of an assignment starts the agent's idle time.
+    let idle_since = store
+        .get_agent(&t, &user("ann"))
+        .await
+        .unwrap()
+        .last_assigned_at;
+    assert!(
+        idle_since.is_some_and(|since| since >= assigned.assignment.started_at),
+        "last_assigned_at after the release: {idle_since:?}"
+    );
     // The freed capacity takes the next chat.
     let next = queued(&*store, &t).await;
     assert_eq!(

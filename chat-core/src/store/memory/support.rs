@@ -199,7 +199,6 @@ impl SupportStore for MemoryStore {
         );
         assignment.assigned_by = request.assigned_by;
         assignment.note = request.note;
-        data.touch_agent(&agent_id, now);
         let row = data.session_mut(request.session_id)?;
         row.assignments.push(assignment.clone());
         row.session.status = SessionStatus::Assigned;
