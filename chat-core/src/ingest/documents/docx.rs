@@ -12,7 +12,7 @@
 //! left out: tracked deletions (`w:del`, `w:moveFrom`), field instructions, and the
 //! fallback copy of alternate content (it repeats the choice).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 
 use quick_xml::events::{BytesStart, Event};
@@ -95,21 +95,34 @@ fn walk_part(
     walker.run(reader, name, budget, out)
 }
 
-/// Heading levels by style id, from `styles.xml` (names like "heading 2", "Title", or an
-/// outline level), following `basedOn`.
+/// What paragraph styles mean for the text: heading levels (from names like "heading 2",
+/// "Title", or an outline level) and list styles (with numbering), following `basedOn`.
+#[derive(Debug, Default)]
+struct Styles {
+    headings: HashMap<String, u8>,
+    lists: HashSet<String>,
+}
+
+#[derive(Debug, Default)]
+struct StyleInfo {
+    level: Option<u8>,
+    based_on: Option<String>,
+    list: bool,
+}
+
+/// Reads `styles.xml`.
 fn read_styles(
     package: &mut Package<'_>,
     name: &str,
     budget: &mut Budget<'_>,
-) -> Result<HashMap<String, u8>, IngestError> {
+) -> Result<Styles, IngestError> {
     if !package.has(name) {
-        return Ok(HashMap::new());
+        return Ok(Styles::default());
     }
     let reader = package.part(name, MAX_STYLES_BYTES.min(package.part_limit()))?;
     let mut xml = quick_xml::Reader::from_reader(reader);
     let mut buf = Vec::new();
-    // style id -> (level from name or outline, based on)
-    let mut raw: HashMap<String, (Option<u8>, Option<String>)> = HashMap::new();
+    let mut raw: HashMap<String, StyleInfo> = HashMap::new();
     let mut current: Option<String> = None;
     let mut depth = 0usize;
     loop {
@@ -117,80 +130,78 @@ fn read_styles(
         let event = xml
             .read_event_into(&mut buf)
             .map_err(|e| xml_error(&e, name))?;
-        let (element, is_start) = match &event {
+        let element = match &event {
             Event::Eof => break,
             Event::DocType(_) => return Err(dtd_refused(name)),
-            Event::Start(e) => (Some(e), true),
-            Event::Empty(e) => (Some(e), false),
+            Event::Start(e) => {
+                depth += 1;
+                if depth > budget.config.max_xml_depth {
+                    return Err(IngestError::corrupt(format!("{name} is nested too deeply")));
+                }
+                Some(e)
+            }
+            Event::Empty(e) => Some(e),
             Event::End(e) => {
                 depth = depth.saturating_sub(1);
                 if e.local_name().as_ref() == "style" {
                     current = None;
                 }
-                (None, false)
+                None
             }
-            _ => (None, false),
+            _ => None,
         };
-        if is_start {
-            depth += 1;
-            if depth > budget.config.max_xml_depth {
-                return Err(IngestError::corrupt(format!("{name} is nested too deeply")));
+        let Some(e) = element else {
+            buf.clear();
+            continue;
+        };
+        let local = e.local_name();
+        if local.as_ref() == "style" {
+            current = attr(e, "styleId");
+            if let Some(id) = &current {
+                raw.entry(id.clone()).or_default();
             }
-        }
-        if let Some(e) = element {
-            match e.local_name().as_ref() {
-                "style" => {
-                    current = attr(e, "styleId");
-                    if let Some(id) = &current {
-                        raw.entry(id.clone()).or_default();
-                    }
-                }
-                "name" => {
-                    if let (Some(id), Some(val)) = (&current, attr(e, "val")) {
-                        let level = heading_level_of_name(&val);
-                        if let Some(entry) = raw.get_mut(id)
-                            && entry.0.is_none()
-                        {
-                            entry.0 = level;
-                        }
-                    }
+        } else if let Some(info) = current.as_ref().and_then(|id| raw.get_mut(id)) {
+            match local.as_ref() {
+                "name" if info.level.is_none() => {
+                    info.level = attr(e, "val").and_then(|v| heading_level_of_name(&v))
                 }
                 "outlineLvl" => {
-                    if let (Some(id), Some(level)) =
-                        (&current, attr(e, "val").and_then(|v| v.parse::<u8>().ok()))
-                        && level < 9
-                        && let Some(entry) = raw.get_mut(id)
+                    if let Some(level) = attr(e, "val")
+                        .and_then(|v| v.parse::<u8>().ok())
+                        .filter(|l| *l < 9)
                     {
-                        entry.0 = Some(level + 1);
+                        info.level = Some(level + 1);
                     }
                 }
-                "basedOn" => {
-                    if let (Some(id), Some(val)) = (&current, attr(e, "val"))
-                        && let Some(entry) = raw.get_mut(id)
-                    {
-                        entry.1 = Some(val);
-                    }
-                }
+                "basedOn" => info.based_on = attr(e, "val"),
+                "numPr" => info.list = true,
                 _ => {}
             }
         }
         buf.clear();
     }
-    let mut levels = HashMap::new();
+    let mut styles = Styles::default();
     for id in raw.keys() {
         let mut at = id.as_str();
+        let mut level = None;
+        let mut list = false;
+        // Follow `basedOn` a few steps (cycles end there).
         for _ in 0..8 {
-            match raw.get(at) {
-                Some((Some(level), _)) => {
-                    levels.insert(id.clone(), *level);
-                    break;
-                }
-                Some((None, Some(parent))) => at = parent,
+            let Some(info) = raw.get(at) else { break };
+            list |= info.list;
+            level = level.or(info.level);
+            match &info.based_on {
+                Some(parent) if level.is_none() || !list => at = parent,
                 _ => break,
             }
         }
+        if let Some(level) = level {
+            styles.headings.insert(id.clone(), level);
+        } else if list {
+            styles.lists.insert(id.clone());
+        }
     }
-    Ok(levels)
+    Ok(styles)
 }
 
 /// "heading 3" -> 3, "Title" -> 0.
@@ -244,7 +255,7 @@ struct Table {
 
 /// The streaming state over one part.
 struct Walker<'s> {
-    styles: &'s HashMap<String, u8>,
+    styles: &'s Styles,
     section: Section,
     headings: HeadingPath,
     paras: Vec<Para>,
@@ -257,7 +268,7 @@ struct Walker<'s> {
 }
 
 impl<'s> Walker<'s> {
-    fn new(styles: &'s HashMap<String, u8>, section: Section) -> Self {
+    fn new(styles: &'s Styles, section: Section) -> Self {
         Self {
             styles,
             section,
@@ -387,9 +398,13 @@ impl<'s> Walker<'s> {
                 if let (Some(p), Some(id)) = (self.paras.last_mut(), attr(e, "val")) {
                     p.style_level = self
                         .styles
+                        .headings
                         .get(&id)
                         .copied()
                         .or_else(|| heading_level_of_name(&id));
+                    if self.styles.lists.contains(&id) && p.list_level.is_none() {
+                        p.list_level = Some(0);
+                    }
                 }
             }
             "outlineLvl" if self.in_ppr => {

@@ -142,7 +142,35 @@ fn sniff_cfb(bytes: &[u8]) -> Result<FileType, IngestError> {
             "the Office file is password-protected".into(),
         ));
     }
-    if infer::doc::is_xls(bytes) {
+    // The header says where the directory starts; a file that ends before it was cut short.
+    let sector_shift = bytes
+        .get(0x1E..0x20)
+        .map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let first_dir = bytes
+        .get(0x30..0x34)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    match (sector_shift, first_dir) {
+        (Some(shift @ 9..=16), Some(dir)) => {
+            let dir_offset = (u64::from(dir) + 1) << shift;
+            if dir_offset.saturating_add(128) > u64::try_from(bytes.len()).unwrap_or(u64::MAX) {
+                return Err(IngestError::corrupt("the Office 97-2003 file is truncated"));
+            }
+        }
+        _ => {
+            return Err(IngestError::corrupt(
+                "the Office 97-2003 file has a broken header",
+            ));
+        }
+    }
+    let workbook: Vec<u8> = "Workbook"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    if infer::doc::is_xls(bytes)
+        || bytes
+            .windows(workbook.len())
+            .any(|w| w == workbook.as_slice())
+    {
         return Ok(FileType::Xls);
     }
     let what = if infer::doc::is_doc(bytes) {

@@ -96,11 +96,12 @@ fn cpu_seconds(config: &IngestConfig) -> u64 {
     config.extraction_timeout.as_secs().saturating_add(1)
 }
 
+/// The limits of a worker: address space, CPU time (soft, hard) and no core dumps.
 #[cfg(unix)]
-fn limit_self(config: &IngestConfig) {
+fn worker_limits(config: &IngestConfig) -> [(rlimit::Resource, u64, u64); 3] {
     use rlimit::Resource;
     let cpu = cpu_seconds(config);
-    for (resource, soft, hard) in [
+    [
         (
             Resource::AS,
             config.worker_memory_bytes,
@@ -108,7 +109,12 @@ fn limit_self(config: &IngestConfig) {
         ),
         (Resource::CPU, cpu, cpu.saturating_add(1)),
         (Resource::CORE, 0, 0),
-    ] {
+    ]
+}
+
+#[cfg(unix)]
+fn limit_self(config: &IngestConfig) {
+    for (resource, soft, hard) in worker_limits(config) {
         // Never above the hard limit already in force (that would fail with EPERM).
         let current_hard = resource.get().map_or(rlimit::INFINITY, |(_, h)| h);
         if let Err(err) = resource.set(soft.min(current_hard), hard.min(current_hard)) {
@@ -123,20 +129,10 @@ fn limit_self(_config: &IngestConfig) {}
 /// Sets the worker limits on a child by pid (Linux), before it reads its input.
 #[cfg(target_os = "linux")]
 fn limit_child(pid: Option<u32>, config: &IngestConfig) {
-    use rlimit::Resource;
     let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else {
         return;
     };
-    let cpu = cpu_seconds(config);
-    for (resource, soft, hard) in [
-        (
-            Resource::AS,
-            config.worker_memory_bytes,
-            config.worker_memory_bytes,
-        ),
-        (Resource::CPU, cpu, cpu.saturating_add(1)),
-        (Resource::CORE, 0, 0),
-    ] {
+    for (resource, soft, hard) in worker_limits(config) {
         if let Err(err) = rlimit::prlimit(pid, resource, Some((soft, hard)), None) {
             tracing::warn!(error = %err, ?resource, "cannot limit the extraction child");
         }
