@@ -211,9 +211,9 @@ fn replace_chunks(
             })?;
     }
     conn.prepare_cached(
-        "UPDATE chat_documents SET chunk_count = ?1 WHERE id = ?2 AND tenant_id = ?3",
+        "UPDATE chat_documents SET chunk_count = ?1, updated_at = ?2 WHERE id = ?3 AND tenant_id = ?4",
     )?
-    .execute(params![n, document.key(), tenant.as_str()])?;
+    .execute(params![n, nanos(Utc::now())?, document.key(), tenant.as_str()])?;
     Ok(n)
 }
 

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chat_core::store::{ChatStore, StoreCapabilities, StoreResult};
 use rusqlite::{Connection, OpenFlags};
@@ -29,6 +30,8 @@ struct Inner {
     readers: Option<Readers>,
     path: Option<PathBuf>,
     config: SqliteConfig,
+    /// Set by [`SqliteStore::close`]; reads check it (writes find the writer gone).
+    closed: AtomicBool,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -96,6 +99,7 @@ impl SqliteStore {
                 readers,
                 path,
                 config,
+                closed: AtomicBool::new(false),
             }),
         })
     }
@@ -117,12 +121,14 @@ impl SqliteStore {
         self.read_raw(migrate::schema_version).await
     }
 
-    /// Stops taking writes, finishes the queued ones, closes the writer connection and waits
-    /// for its thread. Calls made after this fail with `Unavailable`. A temporary database is
-    /// deleted once the last clone of the store is dropped.
+    /// Stops taking calls, finishes the queued writes, closes the writer connection and waits
+    /// for its thread (a temporary database is deleted then). Calls made after this, through
+    /// any clone, fail with `Unavailable`. Without `close`, the same happens in the background
+    /// once the last clone is dropped.
     ///
     /// Errors: [`SqliteError::WriterGone`] when the writer thread had panicked.
     pub async fn close(&self) -> SqliteResult<()> {
+        self.inner.closed.store(true, Ordering::Release);
         self.inner.writer.close().await
     }
 
@@ -149,6 +155,9 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> SqliteResult<R> + Send + 'static,
         R: Send + 'static,
     {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(SqliteError::WriterGone("the store is closed"));
+        }
         match &self.inner.readers {
             Some(readers) => readers.run(work).await,
             None => self.inner.writer.run(work).await,

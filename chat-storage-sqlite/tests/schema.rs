@@ -140,6 +140,11 @@ async fn calls_after_close_are_unavailable() {
         .await
         .unwrap_err();
     assert!(err.is_retryable(), "{err}");
+    let err = store
+        .get_session(&tenant(), chat_core::ids::SessionId::new())
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "reads after close: {err}");
 }
 
 #[tokio::test]
