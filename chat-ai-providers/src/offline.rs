@@ -5,8 +5,8 @@
 //! Scoring: the question (the last user message) and every sentence (UAX #29 sentence
 //! boundaries, `unicode-segmentation`) are reduced to Snowball stems (`rust-stemmers`) without
 //! stop words; a sentence scores the share of the question's IDF weight it covers (terms rare
-//! among the passages' sentences weigh more; question terms found nowhere still count in the
-//! total, so a partial match scores low). Ties go to the better-retrieved passage, then to the
+//! among the passages' sentences weigh more; question terms found nowhere count half in the
+//! total, so a sentence matching little of a specific question scores low). Ties go to the better-retrieved passage, then to the
 //! earlier passage and sentence: the same input always gives the same answer.
 
 use std::collections::HashSet;
@@ -29,6 +29,9 @@ use crate::error::ConfigError;
 /// What the answer says when no passage matches the question.
 pub const NOTHING_FOUND: &str = "I could not find anything relevant to your question in the \
 available sources, so I cannot answer it from them. A human agent can help if you ask for one.";
+
+/// Weight of a question term that no sentence contains, relative to a present one.
+const ABSENT_TERM_WEIGHT: f32 = 0.5;
 
 /// The line before the quotes.
 pub const FOUND_INTRO: &str = "Here is what the available sources say:";
@@ -218,12 +221,14 @@ impl OfflineAnswerer {
             .collect();
         let n = sentences.len().max(1) as f32;
         let weight = |term: &String| {
-            let df = sentences
-                .iter()
-                .filter(|s| s.stems.contains(term))
-                .count()
-                .max(1) as f32;
-            (1.0 + n / df).ln()
+            let df = sentences.iter().filter(|s| s.stems.contains(term)).count();
+            let idf = (1.0 + n / df.max(1) as f32).ln();
+            // A question word found nowhere (often filler: "bought", "long") counts half.
+            if df == 0 {
+                idf * ABSENT_TERM_WEIGHT
+            } else {
+                idf
+            }
         };
         let weights: Vec<(&String, f32)> = question.iter().map(|t| (t, weight(t))).collect();
         let total: f32 = weights.iter().map(|(_, w)| w).sum();

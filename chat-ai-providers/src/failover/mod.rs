@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 pub use breaker::BreakerState;
-use breaker::{Breaker, BreakerHandle};
+use breaker::{Breaker, Permit};
 
 use crate::error::ConfigError;
 use crate::http_settings::millis;
@@ -383,7 +383,7 @@ impl AiProvider for FailoverProvider {
                 let started = Instant::now();
                 match start(provider, attempt_request, started).await {
                     Ok(head) => {
-                        permit.success();
+                        // The breaker learns the outcome when the answer ends (a cut counts).
                         record.ttft = head.ttft;
                         if failovers > 0 || retry > 0 {
                             tracing::info!(
@@ -397,13 +397,7 @@ impl AiProvider for FailoverProvider {
                             .into_iter()
                             .map(|r| Ok(CompletionChunk::Attempt(r)))
                             .collect();
-                        return Ok(Live::stream(
-                            front,
-                            head,
-                            record,
-                            started,
-                            BreakerHandle(Arc::clone(&entry.breaker)),
-                        ));
+                        return Ok(Live::stream(front, head, record, started, permit));
                     }
                     Err(error) => {
                         record.latency = started.elapsed();
@@ -464,7 +458,8 @@ struct Live {
     rest: Option<CompletionStream>,
     record: AttemptRecord,
     started: Instant,
-    breaker: BreakerHandle,
+    /// Reported when the answer ends; dropped unreported when the caller stops reading.
+    permit: Option<Permit>,
 }
 
 impl Live {
@@ -473,7 +468,7 @@ impl Live {
         started_attempt: Started,
         record: AttemptRecord,
         started: Instant,
-        breaker: BreakerHandle,
+        permit: Permit,
     ) -> CompletionStream {
         let live = Self {
             out,
@@ -481,7 +476,7 @@ impl Live {
             rest: Some(started_attempt.rest),
             record,
             started,
-            breaker,
+            permit: Some(permit),
         };
         futures::stream::unfold(live, |mut live| async move {
             loop {
@@ -512,20 +507,33 @@ impl Live {
                 self.out.push_back(Ok(CompletionChunk::Usage(usage)));
             }
             Some(Ok(CompletionChunk::Finish(reason))) => {
+                if let Some(permit) = self.permit.take() {
+                    permit.success();
+                }
                 self.end(None);
                 self.out.push_back(Ok(CompletionChunk::Finish(reason)));
             }
             Some(Ok(other)) => self.out.push_back(Ok(other)),
             Some(Err(error)) => {
-                self.breaker.failure();
+                self.blame(&error);
                 self.end(Some(&error));
                 self.out.push_back(Err(error));
             }
             None => {
                 let error = ProviderError::Interrupted("stream ended without a finish".into());
-                self.breaker.failure();
+                self.blame(&error);
                 self.end(Some(&error));
                 self.out.push_back(Err(error));
+            }
+        }
+    }
+
+    fn blame(&mut self, error: &ProviderError) {
+        if let Some(permit) = self.permit.take() {
+            if blames_provider(error) {
+                permit.failure();
+            } else {
+                permit.neutral();
             }
         }
     }

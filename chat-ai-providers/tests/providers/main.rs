@@ -4,7 +4,10 @@
 
 mod anthropic;
 mod conformance;
+mod failover;
 mod gemini;
+mod offline;
 mod openai;
+mod secrets;
 mod server;
 mod vendors;
