@@ -12,6 +12,8 @@ mod documents;
 mod knowledge;
 mod search;
 mod support;
+mod url_cache;
+mod usage;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -22,14 +24,14 @@ use chrono::{DateTime, Utc};
 
 use super::{
     ChatStore, ErasureReport, Inserted, MAX_MESSAGE_PAGE, MessageQuery, MessageStore, SessionStore,
-    StoreCapabilities, StoreError, StoreResult, UrlCacheStore, UsageStore, clamp_limit,
+    StoreCapabilities, StoreError, StoreResult, clamp_limit,
 };
 use crate::ids::{ArticleId, DocumentId, FaqId, MessageId, SessionId, TenantId, UserId};
 use crate::model::{
     Agent, AiUsageRecord, ChatDocument, ChatMessage, ChatSession, ContextSourceRecord,
     DocumentChunk, KbArticle, LearnedFaqEntry, LearningPattern, MAX_SESSION_PAGE, NewMessage,
     NewSession, SessionCursor, SessionFilter, SessionPage, SessionPatch, SessionScope,
-    SessionStatus, SupportAssignment, UrlCacheEntry, UsageAggregate,
+    SessionStatus, SupportAssignment, UrlCacheEntry,
 };
 use search::TermCounts;
 
@@ -491,110 +493,6 @@ impl MessageStore for MemoryStore {
             .unwrap_or_default();
         records.sort_by_key(|r| r.rank);
         Ok(records)
-    }
-}
-
-#[async_trait]
-impl UrlCacheStore for MemoryStore {
-    async fn get_cached_url(
-        &self,
-        tenant: &TenantId,
-        url_hash: &str,
-    ) -> StoreResult<Option<UrlCacheEntry>> {
-        let state = self.read();
-        Ok(state
-            .tenant(tenant)
-            .and_then(|d| d.url_cache.get(url_hash))
-            .cloned())
-    }
-
-    async fn put_cached_url(&self, entry: UrlCacheEntry) -> StoreResult<()> {
-        let mut state = self.write();
-        state
-            .tenant_mut(&entry.tenant_id)
-            .url_cache
-            .insert(entry.url_hash.clone(), entry);
-        Ok(())
-    }
-
-    async fn purge_expired_urls(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        let mut state = self.write();
-        let mut removed = 0_u64;
-        for data in state.tenants.values_mut() {
-            let before = data.url_cache.len();
-            data.url_cache.retain(|_, entry| entry.expires_at >= now);
-            removed += u64::try_from(before - data.url_cache.len()).unwrap_or(u64::MAX);
-        }
-        Ok(removed)
-    }
-}
-
-#[async_trait]
-impl UsageStore for MemoryStore {
-    async fn record_usage(&self, record: AiUsageRecord) -> StoreResult<()> {
-        let mut state = self.write();
-        let data = state.tenant_mut(&record.tenant_id);
-        if data.usage.iter().any(|r| r.id == record.id) {
-            return Err(StoreError::Conflict(format!(
-                "usage record {} already exists",
-                record.id
-            )));
-        }
-        data.usage.push(record);
-        Ok(())
-    }
-
-    async fn usage_by_day(
-        &self,
-        tenant: &TenantId,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> StoreResult<Vec<UsageAggregate>> {
-        #[derive(Default)]
-        struct Sums {
-            calls: u64,
-            errors: u64,
-            prompt: u64,
-            completion: u64,
-            latency: u128,
-        }
-        let state = self.read();
-        let Some(data) = state.tenant(tenant) else {
-            return Ok(Vec::new());
-        };
-        let mut groups: BTreeMap<(chrono::NaiveDate, String), Sums> = BTreeMap::new();
-        for record in data
-            .usage
-            .iter()
-            .filter(|r| r.created_at >= from && r.created_at < to)
-        {
-            let sums = groups
-                .entry((record.created_at.date_naive(), record.provider.clone()))
-                .or_default();
-            sums.calls += 1;
-            if record.outcome != crate::model::UsageOutcome::Success {
-                sums.errors += 1;
-            }
-            sums.prompt += u64::from(record.prompt_tokens);
-            sums.completion += u64::from(record.completion_tokens);
-            sums.latency += u128::from(record.latency_ms);
-        }
-        Ok(groups
-            .into_iter()
-            .map(|((day, provider), s)| {
-                #[allow(clippy::cast_precision_loss)] // a mean latency needs no more than 52 bits
-                let avg = s.latency as f64 / s.calls as f64;
-                UsageAggregate::new(
-                    day,
-                    provider,
-                    s.calls,
-                    s.errors,
-                    s.prompt,
-                    s.completion,
-                    avg,
-                )
-            })
-            .collect())
     }
 }
 

@@ -6,13 +6,17 @@ use super::CASES;
 /// The storage traits' source: the list of methods to cover.
 const TRAITS: &str = include_str!("../mod.rs");
 
-/// The source of each case module, by module name.
+/// The source files of the case modules (a module may span several files).
 const MODULES: &[(&str, &str)] = &[
-    ("sessions", include_str!("sessions.rs")),
+    ("sessions", include_str!("sessions/records.rs")),
+    ("sessions", include_str!("sessions/erasure.rs")),
     ("messages", include_str!("messages.rs")),
-    ("documents", include_str!("documents.rs")),
-    ("knowledge", include_str!("knowledge.rs")),
-    ("support", include_str!("support.rs")),
+    ("documents", include_str!("documents/records.rs")),
+    ("documents", include_str!("documents/search.rs")),
+    ("knowledge", include_str!("knowledge/articles.rs")),
+    ("knowledge", include_str!("knowledge/faq.rs")),
+    ("support", include_str!("support/assignments.rs")),
+    ("support", include_str!("support/routing.rs")),
     ("url_cache", include_str!("url_cache.rs")),
     ("usage", include_str!("usage.rs")),
     ("chat_store", include_str!("chat_store.rs")),
@@ -68,16 +72,13 @@ fn every_store_method_is_covered_by_a_case() {
 fn every_case_calls_the_methods_it_names() {
     let mut problems = Vec::new();
     for case in CASES {
-        let Some((_, source)) = MODULES.iter().find(|(module, _)| *module == case.module) else {
+        let body = MODULES
+            .iter()
+            .filter(|(module, _)| *module == case.module)
+            .find_map(|(_, source)| case_body(source, case.name));
+        let Some(body) = body else {
             problems.push(format!(
-                "module {} is not in the guard's MODULES",
-                case.module
-            ));
-            continue;
-        };
-        let Some(body) = case_body(source, case.name) else {
-            problems.push(format!(
-                "{}::{} is not a `pub async fn` of its module",
+                "{}::{} is not a `pub async fn` of its module's files",
                 case.module, case.name
             ));
             continue;
