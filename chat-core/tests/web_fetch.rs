@@ -4,6 +4,7 @@
 //! No packet leaves this machine: see `web_support` (a loopback-only socket gate in every
 //! fetcher, test resolvers instead of DNS).
 #![cfg(feature = "web")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers: a failed step fails the test
 
 mod web_support;
 
@@ -245,42 +246,15 @@ async fn redirects_into_blocked_ranges_are_refused() {
     let err = fetch(&fetcher, &server.url("/to-metadata"))
         .await
         .expect_err("metadata");
-    assert!(
-        matches!(
-            err,
-            WebError::BlockedAddress {
-                range: "link-local",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_blocked(&err, "link-local");
     let err = fetch(&fetcher, &server.url("/to-metadata-name"))
         .await
         .expect_err("metadata by name");
-    assert!(
-        matches!(
-            err,
-            WebError::BlockedAddress {
-                range: "link-local",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_blocked(&err, "link-local");
     let err = fetch(&fetcher, &server.url("/to-loopback"))
         .await
         .expect_err("loopback");
-    assert!(
-        matches!(
-            err,
-            WebError::BlockedAddress {
-                range: "loopback",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_blocked(&err, "loopback");
     assert_eq!(
         server.hits("/article"),
         1,

@@ -6,13 +6,14 @@
 //! resolvers. The tests also assert that the gate was never even asked about a refused
 //! address: the guard refused it first.
 #![cfg(feature = "web")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers: a failed step fails the test
 
 mod web_support;
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use chat_core::ingest::web::{validate_url, AddressPolicy, WebConfig, WebError};
+use chat_core::ingest::web::{AddressPolicy, WebConfig, WebError, validate_url};
 use web_support::*;
 
 /// Address forms that must all be refused, by URL. Hosts ending in `.test` are answered by the
@@ -119,15 +120,28 @@ async fn every_blocked_address_form_is_refused() {
             Err(err) => err,
             Ok(parsed) => fetcher.fetch(&parsed, None).await.expect_err(url),
         };
-        assert!(matches!(err, WebError::BlockedAddress { .. }), "{url}: {err}");
+        assert!(
+            matches!(err, WebError::BlockedAddress { .. }),
+            "{url}: {err}"
+        );
     }
-    assert!(gate.asked().is_empty(), "the gate was asked about {:?}", gate.asked());
+    assert!(
+        gate.asked().is_empty(),
+        "the gate was asked about {:?}",
+        gate.asked()
+    );
 }
 
 #[test]
 fn numeric_hosts_are_normalized_before_the_check() {
     let config = WebConfig::default();
-    let open = AddressPolicy::new(true, vec!["0.0.0.0/0".parse().expect("net"), "::/0".parse().expect("net")]);
+    let open = AddressPolicy::new(
+        true,
+        vec![
+            "0.0.0.0/0".parse().expect("net"),
+            "::/0".parse().expect("net"),
+        ],
+    );
     for (raw, normal) in [
         ("http://2130706433/", "http://127.0.0.1/"),
         ("http://0x7f.1/", "http://127.0.0.1/"),
@@ -137,7 +151,10 @@ fn numeric_hosts_are_normalized_before_the_check() {
         ("http://0xa9fea9fe/", "http://169.254.169.254/"),
         ("http://[::ffff:127.0.0.1]/", "http://[::ffff:7f00:1]/"),
     ] {
-        assert_eq!(validate_url(raw, &config, &open).expect(raw).as_str(), normal);
+        assert_eq!(
+            validate_url(raw, &config, &open).expect(raw).as_str(),
+            normal
+        );
     }
 }
 
@@ -147,23 +164,47 @@ async fn dns_rebinding_cannot_switch_the_address() {
     // address. The host is resolved once per connection and the checked address is the one
     // connected to, so the fetch reaches the test server and the second answer is never used.
     let server = TestServer::start_local().await;
-    let config = test_config().allow_loopback(false).allow_network("127.0.0.1/32".parse().expect("net"));
-    let resolver = Arc::new(RebindingResolver::new(&[&["127.0.0.1"], &["169.254.169.254"]]));
-    let (fetcher, gate) = fetcher(config.clone().respect_robots(false), Arc::clone(&resolver) as _);
-    let url = fetcher.validate(&format!("http://rebind.test:{}/article", server.addr.port())).expect("url");
-    fetcher.fetch(&url, None).await.expect("first fetch is allowed");
-    assert_eq!(resolver.lookups.load(Ordering::SeqCst), 1, "one lookup per connection");
-    assert_eq!(gate.asked(), vec![server.addr], "connected to the checked address");
+    let config = test_config()
+        .allow_loopback(false)
+        .allow_network("127.0.0.1/32".parse().expect("net"));
+    let resolver = Arc::new(RebindingResolver::new(&[
+        &["127.0.0.1"],
+        &["169.254.169.254"],
+    ]));
+    let (fetcher, gate) = fetcher(
+        config.clone().respect_robots(false),
+        Arc::clone(&resolver) as _,
+    );
+    let url = fetcher
+        .validate(&format!(
+            "http://rebind.test:{}/article",
+            server.addr.port()
+        ))
+        .expect("url");
+    fetcher
+        .fetch(&url, None)
+        .await
+        .expect("first fetch is allowed");
+    assert_eq!(
+        resolver.lookups.load(Ordering::SeqCst),
+        1,
+        "one lookup per connection"
+    );
+    assert_eq!(
+        gate.asked(),
+        vec![server.addr],
+        "connected to the checked address"
+    );
     // The next connection resolves again, gets the rebinding answer, and is refused.
     let err = fetcher.fetch(&url, None).await.expect_err("rebound");
-    assert!(matches!(err, WebError::BlockedAddress { range: "link-local", .. }), "{err}");
+    assert_blocked(&err, "link-local");
     assert_eq!(gate.asked().len(), 1, "no socket for the rebinding answer");
 
     // Blocked first, then allowed: refused at once.
     let resolver = Arc::new(RebindingResolver::new(&[&["10.0.0.7"], &["127.0.0.1"]]));
     let (fetcher, gate) = web_support::fetcher(config.respect_robots(false), resolver);
     let err = fetcher.fetch(&url, None).await.expect_err("blocked first");
-    assert!(matches!(err, WebError::BlockedAddress { range: "private", .. }), "{err}");
+    assert_blocked(&err, "private");
     assert!(gate.asked().is_empty());
     assert_eq!(server.hits("/article"), 1);
 }
@@ -172,9 +213,13 @@ async fn dns_rebinding_cannot_switch_the_address() {
 async fn the_gate_stops_what_a_too_open_policy_lets_through() {
     // A deployment mistake: everything allowed. The loopback-only gate still refuses to open a
     // socket to anything off this machine.
-    let config = WebConfig::default().allow_network("0.0.0.0/0".parse().expect("net")).respect_robots(false);
+    let config = WebConfig::default()
+        .allow_network("0.0.0.0/0".parse().expect("net"))
+        .respect_robots(false);
     let (fetcher, gate) = literal_fetcher(config);
-    let url = fetcher.validate("http://169.254.169.254/").expect("allowed by policy");
+    let url = fetcher
+        .validate("http://169.254.169.254/")
+        .expect("allowed by policy");
     let err = fetcher.fetch(&url, None).await.expect_err("gate");
     assert!(matches!(err, WebError::GateRefused(_)), "{err}");
     assert_eq!(gate.asked().len(), 1);
@@ -200,6 +245,11 @@ fn url_forms_are_refused_before_any_traffic() {
         assert_eq!(err.code(), code, "{url}: {err}");
     }
     let long = format!("https://example.com/{}", "a".repeat(3000));
-    assert_eq!(validate_url(&long, &config, &policy).expect_err("long").code(), "url_too_long");
+    assert_eq!(
+        validate_url(&long, &config, &policy)
+            .expect_err("long")
+            .code(),
+        "url_too_long"
+    );
     assert!(validate_url("https://example.com/a?b=c#d", &config, &policy).is_ok());
 }

@@ -10,6 +10,8 @@ mod prompt;
 mod sessions;
 mod subscribe;
 mod support;
+#[cfg(feature = "web")]
+mod urls;
 mod validate;
 
 use std::sync::Arc;
@@ -47,6 +49,8 @@ struct Inner {
     context_sources: Vec<Arc<dyn ContextSource>>,
     answer_config: AnswerConfig,
     answers: answer::AnswerQueue,
+    #[cfg(feature = "web")]
+    urls: urls::UrlIngestSlot,
 }
 
 impl ChatEngine {
@@ -96,6 +100,8 @@ pub struct ChatEngineBuilder {
     context_sources: Vec<Arc<dyn ContextSource>>,
     builtin_context: bool,
     answer_config: AnswerConfig,
+    #[cfg(feature = "web")]
+    url_ingestor: Option<Arc<crate::ingest::web::UrlIngestor>>,
 }
 
 impl Default for ChatEngineBuilder {
@@ -110,6 +116,8 @@ impl Default for ChatEngineBuilder {
             context_sources: Vec::new(),
             builtin_context: true,
             answer_config: AnswerConfig::default(),
+            #[cfg(feature = "web")]
+            url_ingestor: None,
         }
     }
 }
@@ -201,6 +209,8 @@ impl ChatEngineBuilder {
                 context_sources,
                 answer_config: self.answer_config,
                 answers: answer::AnswerQueue::default(),
+                #[cfg(feature = "web")]
+                urls: urls::UrlIngestSlot::new(self.url_ingestor),
             }),
         })
     }

@@ -9,6 +9,7 @@
 //! test resolvers below, never by DNS.
 
 #![allow(dead_code, unreachable_pub)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support: a failed step fails the test
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -397,4 +398,14 @@ pub fn fetcher(
 /// A fetcher with the recording gate and an empty resolver (IP literals only).
 pub fn literal_fetcher(config: WebConfig) -> (WebFetcher, Arc<RecordingGate>) {
     fetcher(config, Arc::new(MapResolver::default()))
+}
+
+/// Fails unless `err` is the guard's refusal for an address in `range`.
+pub fn assert_blocked(err: &chat_core::ingest::web::WebError, range: &str) {
+    match err {
+        chat_core::ingest::web::WebError::BlockedAddress { range: got, .. } => {
+            assert_eq!(*got, range, "{err}")
+        }
+        other => panic!("expected a blocked address in {range}, got {other}"),
+    }
 }

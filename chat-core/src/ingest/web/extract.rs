@@ -240,13 +240,22 @@ pub const MAX_NESTING: usize = 512;
 /// Elements that never hold others, or that the parser closes by itself when the next one
 /// starts: not counted as nesting.
 const NOT_NESTING: &[&str] = &[
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr",
-    "param", "keygen", "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead", "tbody",
-    "tfoot", "colgroup", "caption", "rb", "rt", "rp", "html", "head", "body",
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+    "wbr", "param", "keygen", "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th",
+    "thead", "tbody", "tfoot", "colgroup", "caption", "rb", "rt", "rp", "html", "head", "body",
 ];
 
 /// Elements whose content is raw text (no tags inside).
-const RAW_TEXT: &[&str] = &["script", "style", "textarea", "title", "xmp", "noembed", "noframes", "plaintext"];
+const RAW_TEXT: &[&str] = &[
+    "script",
+    "style",
+    "textarea",
+    "title",
+    "xmp",
+    "noembed",
+    "noframes",
+    "plaintext",
+];
 
 /// The HTML parser (html5ever) checks the stack of open elements on every tag, so deeply
 /// nested markup (say 50,000 unclosed `<div>`s, or `<b>`s) costs quadratic time. This scan
@@ -266,13 +275,19 @@ pub fn cap_nesting(html: &str, max_depth: usize) -> &str {
         }
         let closing = rest.first() == Some(&b'/');
         let name_start = start + 1 + usize::from(closing);
-        let name_len = bytes[name_start..].iter().take_while(|b| b.is_ascii_alphanumeric()).count();
+        let name_len = bytes[name_start..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
         if name_len == 0 || !bytes[name_start].is_ascii_alphabetic() {
             i = start + 1;
             continue;
         }
         let name = html[name_start..name_start + name_len].to_ascii_lowercase();
-        let tag_end = bytes[name_start..].iter().position(|&b| b == b'>').map_or(bytes.len(), |e| name_start + e);
+        let tag_end = bytes[name_start..]
+            .iter()
+            .position(|&b| b == b'>')
+            .map_or(bytes.len(), |e| name_start + e);
         let self_closing = bytes.get(tag_end.wrapping_sub(1)) == Some(&b'/');
         i = (tag_end + 1).min(bytes.len());
         if closing {
@@ -298,11 +313,19 @@ pub fn cap_nesting(html: &str, max_depth: usize) -> &str {
 }
 
 fn find_from(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    haystack.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    haystack
+        .get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
 }
 
 fn find_from_ignore_case(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    haystack.get(from..)?.windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle)).map(|p| p + from)
+    haystack
+        .get(from..)?
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+        .map(|p| p + from)
 }
 
 fn truncate(mut text: String, max: usize) -> String {
@@ -745,13 +768,21 @@ mod tests {
     #[test]
     fn deep_nesting_is_cut_and_fast() {
         let started = std::time::Instant::now();
-        let html = format!("<p>before</p>{}<p>deep</p>{}", "<div>".repeat(50_000), "</div>".repeat(50_000));
+        let html = format!(
+            "<p>before</p>{}<p>deep</p>{}",
+            "<div>".repeat(50_000),
+            "</div>".repeat(50_000)
+        );
         let page = extract_html(&html, None, 1 << 20);
         assert_eq!(page.text, "before");
         let bold = format!("<p>x{}", "<b>y".repeat(100_000));
         let page = extract_html(&bold, None, 1 << 20);
         assert!(page.text.starts_with("x y y"), "{}", &page.text[..20]);
-        assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
         // Flat markup, comments and scripts do not count as nesting.
         let flat = format!(
             "{}<!-- <div><div> --><script>if (a<b) {{ x('<div>') }}</script>",
@@ -759,7 +790,10 @@ mod tests {
         );
         assert_eq!(cap_nesting(&flat, 3), flat);
         assert_eq!(cap_nesting("<div><div><div><div>x", 3), "<div><div><div>");
-        assert_eq!(cap_nesting("<div></div><div></div><div/><div>x", 1), "<div></div><div></div><div/><div>x");
+        assert_eq!(
+            cap_nesting("<div></div><div></div><div/><div>x", 1),
+            "<div></div><div></div><div/><div>x"
+        );
     }
 
     #[test]

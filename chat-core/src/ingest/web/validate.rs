@@ -56,8 +56,7 @@ pub(crate) fn check_parsed(
         }
     }
     let ip = match url.host() {
-        None => return Err(WebError::InvalidUrl("the URL has no host".into())),
-        Some(Host::Domain(d)) if d.is_empty() => {
+        None | Some(Host::Domain("")) => {
             return Err(WebError::InvalidUrl("the URL has no host".into()));
         }
         Some(Host::Domain(_)) => None,
