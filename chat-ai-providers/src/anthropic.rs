@@ -10,22 +10,21 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use async_trait::async_trait;
 use chat_core::model::TokenUsage;
 use chat_core::provider::{
-    AiProvider, CompletionChunk, CompletionRequest, CompletionStream, FinishReason, PromptRole,
-    ProviderCapabilities, ProviderError,
+    CompletionChunk, CompletionRequest, FinishReason, PromptRole, ProviderCapabilities,
+    ProviderError,
 };
 use eventsource_stream::Event;
-use futures::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::client::{HttpClient, WireFormat, common_setters, http_provider};
 use crate::error::{ConfigError, from_event};
 use crate::http_settings::{ApiKey, HttpSettings};
-use crate::sse::{Decoder, Flow, SseCompletion, parse_json};
-use crate::transport::{ErrorBody, Part, Transport, endpoint, parse_base_url, secret_header};
+use crate::sse::{Decoder, Flow, parse_json};
+use crate::transport::{Part, endpoint, parse_base_url, secret_header};
 
 /// Configuration of the Anthropic client.
 ///
@@ -113,16 +112,8 @@ impl AnthropicConfig {
             http: HttpSettings::default(),
         }
     }
-    /// Sets the provider name.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-    /// Sets the base URL.
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
-        self
-    }
+    common_setters!();
+
     /// Sets the path.
     pub fn path(mut self, path: impl Into<String>) -> Self {
         self.path = path.into();
@@ -136,26 +127,6 @@ impl AnthropicConfig {
     /// Sets `max_tokens` for requests that set none.
     pub fn default_max_tokens(mut self, tokens: u32) -> Self {
         self.default_max_tokens = tokens;
-        self
-    }
-    /// Sets the context window reported in capabilities.
-    pub fn context_window(mut self, tokens: u32) -> Self {
-        self.context_window = tokens;
-        self
-    }
-    /// Sets the output limit reported in capabilities.
-    pub fn max_output_tokens(mut self, tokens: u32) -> Self {
-        self.max_output_tokens = tokens;
-        self
-    }
-    /// Sets the HTTP settings.
-    pub fn http(mut self, http: HttpSettings) -> Self {
-        self.http = http;
-        self
-    }
-    /// Adds an extra request header (e.g. `anthropic-beta`).
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.http = self.http.header(name, value);
         self
     }
 }
@@ -178,24 +149,9 @@ impl fmt::Debug for AnthropicConfig {
 }
 
 /// A client of the Anthropic Messages API.
-pub struct AnthropicProvider {
-    name: String,
-    model: String,
-    url: Url,
-    default_max_tokens: u32,
-    capabilities: ProviderCapabilities,
-    transport: Transport,
-}
+pub struct AnthropicProvider(HttpClient<AnthropicFormat>);
 
-impl fmt::Debug for AnthropicProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AnthropicProvider")
-            .field("name", &self.name)
-            .field("model", &self.model)
-            .field("url", &self.url.as_str())
-            .finish_non_exhaustive()
-    }
-}
+http_provider!(AnthropicProvider);
 
 impl AnthropicProvider {
     /// Builds the client.
@@ -203,15 +159,11 @@ impl AnthropicProvider {
     /// Errors: [`ConfigError`] for an invalid base URL or header, or an empty name, model,
     /// key or version.
     pub fn new(config: AnthropicConfig) -> Result<Self, ConfigError> {
-        for (field, value) in [
-            ("name", &config.name),
-            ("model", &config.model),
-            ("version", &config.version),
-            ("api_key", &config.api_key.expose().to_owned()),
-        ] {
-            if value.trim().is_empty() {
-                return Err(ConfigError::Empty(field));
-            }
+        if config.api_key.expose().trim().is_empty() {
+            return Err(ConfigError::Empty("api_key"));
+        }
+        if config.version.trim().is_empty() {
+            return Err(ConfigError::Empty("version"));
         }
         let base = parse_base_url(&config.base_url)?;
         let url =
@@ -230,23 +182,39 @@ impl AnthropicProvider {
                 name: "anthropic-version".into(),
             })?,
         );
-        let transport = Transport::new(&config.http, headers)?;
-        Ok(Self {
-            capabilities: ProviderCapabilities::new(
-                config.context_window,
-                config.max_output_tokens,
-                true,
-                false,
-            ),
-            name: config.name,
-            model: config.model,
+        let capabilities =
+            ProviderCapabilities::new(config.context_window, config.max_output_tokens, true, false);
+        let wire = AnthropicFormat {
             url,
             default_max_tokens: config.default_max_tokens.max(1),
-            transport,
-        })
+        };
+        HttpClient::new(
+            config.name,
+            config.model,
+            capabilities,
+            &config.http,
+            headers,
+            wire,
+        )
+        .map(Self)
+    }
+}
+
+/// The Messages format. Error bodies are `{"type":"error","error":{"type":...}}`; the status
+/// decides the kind (the context check reads "prompt is too long").
+struct AnthropicFormat {
+    url: Url,
+    default_max_tokens: u32,
+}
+
+impl WireFormat for AnthropicFormat {
+    type Decoder = AnthropicDecoder;
+
+    fn url(&self, _model: &str) -> Result<Url, ProviderError> {
+        Ok(self.url.clone())
     }
 
-    fn body(&self, request: &CompletionRequest) -> Result<Vec<u8>, ProviderError> {
+    fn body(&self, request: &CompletionRequest, model: &str) -> Result<Vec<u8>, ProviderError> {
         // The API takes alternating turns; consecutive turns of one role are joined.
         let mut messages: Vec<WireMessage> = Vec::with_capacity(request.messages.len());
         for m in &request.messages {
@@ -267,7 +235,7 @@ impl AnthropicProvider {
             }
         }
         let body = WireRequest {
-            model: request.model.as_deref().unwrap_or(&self.model),
+            model,
             max_tokens: request.max_tokens.unwrap_or(self.default_max_tokens),
             system: (!request.system.is_empty()).then_some(request.system.as_str()),
             messages,
@@ -275,36 +243,6 @@ impl AnthropicProvider {
             stream: true,
         };
         serde_json::to_vec(&body).map_err(|e| ProviderError::Backend(Box::new(e)))
-    }
-}
-
-/// Anthropic error bodies: `{"type":"error","error":{"type":"...","message":"..."}}`; the
-/// status decides the kind (the context check reads "prompt is too long").
-struct AnthropicErrors;
-impl ErrorBody for AnthropicErrors {}
-
-#[async_trait]
-impl AiProvider for AnthropicProvider {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn default_model(&self) -> &str {
-        &self.model
-    }
-
-    fn capabilities(&self) -> ProviderCapabilities {
-        self.capabilities.clone()
-    }
-
-    async fn stream(&self, request: CompletionRequest) -> Result<CompletionStream, ProviderError> {
-        let body = self.body(&request)?;
-        tracing::debug!(provider = %self.name, model = request.model.as_deref().unwrap_or(&self.model), "messages call");
-        let stream = self
-            .transport
-            .open(self.url.clone(), body, &AnthropicErrors)
-            .await?;
-        Ok(SseCompletion::new(stream, AnthropicDecoder::default()).boxed())
     }
 }
 
@@ -497,7 +435,8 @@ mod tests {
                 PromptMessage::assistant("c"),
             ],
         );
-        let body: serde_json::Value = serde_json::from_slice(&p.body(&req).unwrap()).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_slice(&p.0.wire.body(&req, "claude").unwrap()).unwrap();
         assert_eq!(body["messages"][0]["content"], "a\n\nb");
         assert_eq!(body["messages"].as_array().map(Vec::len), Some(2));
         assert!(body.get("system").is_none());

@@ -13,22 +13,21 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chat_core::model::TokenUsage;
 use chat_core::provider::{
-    AiProvider, CompletionChunk, CompletionRequest, CompletionStream, FinishReason, PromptRole,
-    ProviderCapabilities, ProviderError,
+    CompletionChunk, CompletionRequest, FinishReason, PromptRole, ProviderCapabilities,
+    ProviderError,
 };
 use eventsource_stream::Event;
-use futures::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::client::{HttpClient, WireFormat, common_setters, http_provider};
 use crate::error::{ConfigError, from_event, from_status, secs_f64};
 use crate::http_settings::{ApiKey, HttpSettings};
-use crate::sse::{Decoder, Flow, SseCompletion, parse_json};
-use crate::transport::{ErrorBody, Part, Transport, endpoint, parse_base_url, secret_header};
+use crate::sse::{Decoder, Flow, parse_json};
+use crate::transport::{Part, endpoint, parse_base_url, secret_header};
 
 /// Configuration of the Gemini client.
 ///
@@ -100,39 +99,11 @@ impl GeminiConfig {
             http: HttpSettings::default(),
         }
     }
-    /// Sets the provider name.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-    /// Sets the base URL.
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
-        self
-    }
+    common_setters!();
+
     /// Sets the API version segment.
     pub fn api_version(mut self, version: impl Into<String>) -> Self {
         self.api_version = version.into();
-        self
-    }
-    /// Sets the context window reported in capabilities.
-    pub fn context_window(mut self, tokens: u32) -> Self {
-        self.context_window = tokens;
-        self
-    }
-    /// Sets the output limit reported in capabilities.
-    pub fn max_output_tokens(mut self, tokens: u32) -> Self {
-        self.max_output_tokens = tokens;
-        self
-    }
-    /// Sets the HTTP settings.
-    pub fn http(mut self, http: HttpSettings) -> Self {
-        self.http = http;
-        self
-    }
-    /// Adds an extra request header.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.http = self.http.header(name, value);
         self
     }
 }
@@ -153,24 +124,9 @@ impl fmt::Debug for GeminiConfig {
 }
 
 /// A client of the Gemini API.
-pub struct GeminiProvider {
-    name: String,
-    model: String,
-    base: Url,
-    api_version: String,
-    capabilities: ProviderCapabilities,
-    transport: Transport,
-}
+pub struct GeminiProvider(HttpClient<GeminiFormat>);
 
-impl fmt::Debug for GeminiProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GeminiProvider")
-            .field("name", &self.name)
-            .field("model", &self.model)
-            .field("base", &self.base.as_str())
-            .finish_non_exhaustive()
-    }
-}
+http_provider!(GeminiProvider);
 
 impl GeminiProvider {
     /// Builds the client.
@@ -178,15 +134,11 @@ impl GeminiProvider {
     /// Errors: [`ConfigError`] for an invalid base URL or header, or an empty name, model,
     /// version or key.
     pub fn new(config: GeminiConfig) -> Result<Self, ConfigError> {
-        for (field, value) in [
-            ("name", config.name.as_str()),
-            ("model", config.model.as_str()),
-            ("api_version", config.api_version.as_str()),
-            ("api_key", config.api_key.expose()),
-        ] {
-            if value.trim().is_empty() {
-                return Err(ConfigError::Empty(field));
-            }
+        if config.api_key.expose().trim().is_empty() {
+            return Err(ConfigError::Empty("api_key"));
+        }
+        if config.api_version.trim().is_empty() {
+            return Err(ConfigError::Empty("api_version"));
         }
         let base = parse_base_url(&config.base_url)?;
         let mut headers = HeaderMap::new();
@@ -194,38 +146,49 @@ impl GeminiProvider {
             HeaderName::from_static("x-goog-api-key"),
             secret_header(config.api_key.expose(), "x-goog-api-key")?,
         );
-        let transport = Transport::new(&config.http, headers)?;
-        Ok(Self {
-            capabilities: ProviderCapabilities::new(
-                config.context_window,
-                config.max_output_tokens,
-                true,
-                false,
-            ),
-            name: config.name,
-            model: config.model,
+        let capabilities =
+            ProviderCapabilities::new(config.context_window, config.max_output_tokens, true, false);
+        let wire = GeminiFormat {
             base,
             api_version: config.api_version,
-            transport,
-        })
+        };
+        HttpClient::new(
+            config.name,
+            config.model,
+            capabilities,
+            &config.http,
+            headers,
+            wire,
+        )
+        .map(Self)
     }
+}
+
+/// The `streamGenerateContent` format. A bad key comes as HTTP 400 with reason
+/// `API_KEY_INVALID` (mapped to `Auth`); a 429 without `Retry-After` carries its wait in
+/// `RetryInfo.retryDelay`.
+struct GeminiFormat {
+    base: Url,
+    api_version: String,
+}
+
+impl WireFormat for GeminiFormat {
+    type Decoder = GeminiDecoder;
 
     fn url(&self, model: &str) -> Result<Url, ProviderError> {
         let model = model.strip_prefix("models/").unwrap_or(model);
         let method = format!("{model}:streamGenerateContent");
-        let mut url = endpoint(
-            &self.base,
-            &[
-                Part::Path(&self.api_version),
-                Part::Path("models"),
-                Part::Name(&method),
-            ],
-        )?;
+        let parts = [
+            Part::Path(&self.api_version),
+            Part::Path("models"),
+            Part::Name(&method),
+        ];
+        let mut url = endpoint(&self.base, &parts)?;
         url.query_pairs_mut().append_pair("alt", "sse");
         Ok(url)
     }
 
-    fn body(request: &CompletionRequest) -> Result<Vec<u8>, ProviderError> {
+    fn body(&self, request: &CompletionRequest, _model: &str) -> Result<Vec<u8>, ProviderError> {
         let contents = request
             .messages
             .iter()
@@ -253,13 +216,7 @@ impl GeminiProvider {
         };
         serde_json::to_vec(&body).map_err(|e| ProviderError::Backend(Box::new(e)))
     }
-}
 
-/// Gemini error bodies: a bad key comes as HTTP 400 with reason `API_KEY_INVALID` (mapped to
-/// `Auth`); a 429 without `Retry-After` carries its wait in `RetryInfo.retryDelay`.
-struct GeminiErrors;
-
-impl ErrorBody for GeminiErrors {
     fn classify(&self, status: u16, body: String, retry_after: Option<Duration>) -> ProviderError {
         // The streaming endpoint may wrap the error object in an array.
         let parsed = match serde_json::from_str::<serde_json::Value>(&body) {
@@ -291,30 +248,6 @@ fn parse_delay(text: &str) -> Option<Duration> {
     text.strip_suffix('s')
         .and_then(|s| s.parse::<f64>().ok())
         .and_then(secs_f64)
-}
-
-#[async_trait]
-impl AiProvider for GeminiProvider {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn default_model(&self) -> &str {
-        &self.model
-    }
-
-    fn capabilities(&self) -> ProviderCapabilities {
-        self.capabilities.clone()
-    }
-
-    async fn stream(&self, request: CompletionRequest) -> Result<CompletionStream, ProviderError> {
-        let model = request.model.as_deref().unwrap_or(&self.model);
-        let url = self.url(model)?;
-        let body = Self::body(&request)?;
-        tracing::debug!(provider = %self.name, model, "streamGenerateContent");
-        let stream = self.transport.open(url, body, &GeminiErrors).await?;
-        Ok(SseCompletion::new(stream, GeminiDecoder::default()).boxed())
-    }
 }
 
 #[derive(Serialize)]
@@ -541,7 +474,7 @@ mod tests {
     fn url_names_the_model_method_and_sse() {
         let p = provider();
         assert_eq!(
-            p.url("models/gemini-2.0-flash").unwrap().as_str(),
+            p.0.wire.url("models/gemini-2.0-flash").unwrap().as_str(),
             "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
         );
     }
@@ -555,7 +488,7 @@ mod tests {
         .temperature(0.5)
         .max_tokens(9);
         let body: serde_json::Value =
-            serde_json::from_slice(&GeminiProvider::body(&req).unwrap()).unwrap();
+            serde_json::from_slice(&provider().0.wire.body(&req, "m").unwrap()).unwrap();
         assert_eq!(body["contents"][1]["role"], "model");
         assert_eq!(body["systemInstruction"]["parts"][0]["text"], "sys");
         assert_eq!(body["generationConfig"]["maxOutputTokens"], 9);
@@ -565,17 +498,23 @@ mod tests {
     fn bad_key_and_retry_delay_are_read_from_details() {
         let bad_key = r#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"API_KEY_INVALID","domain":"googleapis.com"}]}}"#;
         assert!(matches!(
-            GeminiErrors.classify(400, bad_key.into(), None),
+            provider().0.wire.classify(400, bad_key.into(), None),
             ProviderError::Auth { status: 400, .. }
         ));
         let limited = r#"[{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"39s"}]}}]"#;
         assert_eq!(
-            GeminiErrors
+            provider()
+                .0
+                .wire
                 .classify(429, limited.into(), None)
                 .retry_after(),
             Some(Duration::from_secs(39))
         );
-        let header_wins = GeminiErrors.classify(429, limited.into(), Some(Duration::from_secs(2)));
+        let header_wins =
+            provider()
+                .0
+                .wire
+                .classify(429, limited.into(), Some(Duration::from_secs(2)));
         assert_eq!(header_wins.retry_after(), Some(Duration::from_secs(2)));
     }
 

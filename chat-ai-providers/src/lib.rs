@@ -2,6 +2,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod anthropic;
+mod client;
 mod error;
 pub mod failover;
 pub mod gemini;

@@ -10,22 +10,21 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use async_trait::async_trait;
 use chat_core::model::TokenUsage;
 use chat_core::provider::{
-    AiProvider, CompletionChunk, CompletionRequest, CompletionStream, FinishReason, PromptRole,
-    ProviderCapabilities, ProviderError,
+    CompletionChunk, CompletionRequest, FinishReason, PromptRole, ProviderCapabilities,
+    ProviderError,
 };
 use eventsource_stream::Event;
-use futures::StreamExt;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::client::{HttpClient, WireFormat, common_setters, http_provider};
 use crate::error::{ConfigError, from_event};
 use crate::http_settings::{ApiKey, HttpSettings};
-use crate::sse::{Decoder, Flow, SseCompletion, parse_json};
-use crate::transport::{ErrorBody, Part, Transport, endpoint, parse_base_url, secret_header};
+use crate::sse::{Decoder, Flow, parse_json};
+use crate::transport::{Part, endpoint, parse_base_url, secret_header};
 
 /// How the API key is sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,24 +191,11 @@ impl OpenAiConfig {
             .api_key(api_key)
             .context_window(128_000)
     }
-    /// Sets the provider name.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
-        self
-    }
-    /// Sets the base URL.
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
-        self
-    }
+    common_setters!();
+
     /// Sets the path after the base URL.
     pub fn path(mut self, path: impl Into<String>) -> Self {
         self.path = path.into();
-        self
-    }
-    /// Sets the default model.
-    pub fn model(mut self, model: impl Into<String>) -> Self {
-        self.model = model.into();
         self
     }
     /// Sets the API key.
@@ -237,26 +223,6 @@ impl OpenAiConfig {
         self.max_tokens_field = field;
         self
     }
-    /// Sets the context window reported in capabilities.
-    pub fn context_window(mut self, tokens: u32) -> Self {
-        self.context_window = tokens;
-        self
-    }
-    /// Sets the output limit reported in capabilities.
-    pub fn max_output_tokens(mut self, tokens: u32) -> Self {
-        self.max_output_tokens = tokens;
-        self
-    }
-    /// Sets the HTTP settings.
-    pub fn http(mut self, http: HttpSettings) -> Self {
-        self.http = http;
-        self
-    }
-    /// Adds an extra request header (its value is treated as a secret).
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.http = self.http.header(name, value);
-        self
-    }
 }
 
 impl fmt::Debug for OpenAiConfig {
@@ -280,37 +246,16 @@ impl fmt::Debug for OpenAiConfig {
 }
 
 /// A client of an OpenAI-compatible server.
-pub struct OpenAiProvider {
-    name: String,
-    model: String,
-    url: Url,
-    include_usage: bool,
-    max_tokens_field: MaxTokensField,
-    capabilities: ProviderCapabilities,
-    transport: Transport,
-}
+pub struct OpenAiProvider(HttpClient<OpenAiFormat>);
 
-impl fmt::Debug for OpenAiProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenAiProvider")
-            .field("name", &self.name)
-            .field("model", &self.model)
-            .field("url", &self.url.as_str())
-            .finish_non_exhaustive()
-    }
-}
+http_provider!(OpenAiProvider);
 
 impl OpenAiProvider {
     /// Builds the client.
     ///
-    /// Errors: [`ConfigError`] for an invalid base URL, header or empty name/model/key.
+    /// Errors: [`ConfigError`] for an invalid base URL or header, or an empty name, model,
+    /// deployment or key.
     pub fn new(config: OpenAiConfig) -> Result<Self, ConfigError> {
-        if config.name.trim().is_empty() {
-            return Err(ConfigError::Empty("name"));
-        }
-        if config.model.trim().is_empty() {
-            return Err(ConfigError::Empty("model"));
-        }
         let base = parse_base_url(&config.base_url)?;
         let mut parts = Vec::new();
         if let Some(deployment) = &config.azure_deployment {
@@ -334,10 +279,8 @@ impl OpenAiProvider {
             }
             match &config.auth {
                 OpenAiAuth::Bearer => {
-                    headers.insert(
-                        AUTHORIZATION,
-                        secret_header(&format!("Bearer {}", key.expose()), "authorization")?,
-                    );
+                    let value = format!("Bearer {}", key.expose());
+                    headers.insert(AUTHORIZATION, secret_header(&value, "authorization")?);
                 }
                 OpenAiAuth::Header(name) => {
                     let header = HeaderName::from_bytes(name.as_bytes())
@@ -346,24 +289,40 @@ impl OpenAiProvider {
                 }
             }
         }
-        let transport = Transport::new(&config.http, headers)?;
-        Ok(Self {
-            capabilities: ProviderCapabilities::new(
-                config.context_window,
-                config.max_output_tokens,
-                true,
-                false,
-            ),
-            name: config.name,
-            model: config.model,
+        let capabilities =
+            ProviderCapabilities::new(config.context_window, config.max_output_tokens, true, false);
+        let wire = OpenAiFormat {
             url,
             include_usage: config.include_usage,
             max_tokens_field: config.max_tokens_field,
-            transport,
-        })
+        };
+        HttpClient::new(
+            config.name,
+            config.model,
+            capabilities,
+            &config.http,
+            headers,
+            wire,
+        )
+        .map(Self)
+    }
+}
+
+/// The chat completions format.
+struct OpenAiFormat {
+    url: Url,
+    include_usage: bool,
+    max_tokens_field: MaxTokensField,
+}
+
+impl WireFormat for OpenAiFormat {
+    type Decoder = OpenAiDecoder;
+
+    fn url(&self, _model: &str) -> Result<Url, ProviderError> {
+        Ok(self.url.clone())
     }
 
-    fn body(&self, request: &CompletionRequest) -> Result<Vec<u8>, ProviderError> {
+    fn body(&self, request: &CompletionRequest, model: &str) -> Result<Vec<u8>, ProviderError> {
         let mut messages = Vec::with_capacity(request.messages.len() + 1);
         if !request.system.is_empty() {
             messages.push(WireMessage {
@@ -384,7 +343,7 @@ impl OpenAiProvider {
             _ => (request.max_tokens, None),
         };
         let body = WireRequest {
-            model: request.model.as_deref().unwrap_or(&self.model),
+            model,
             messages,
             stream: true,
             stream_options: self.include_usage.then_some(StreamOptions {
@@ -395,34 +354,6 @@ impl OpenAiProvider {
             max_completion_tokens,
         };
         serde_json::to_vec(&body).map_err(|e| ProviderError::Backend(Box::new(e)))
-    }
-}
-
-struct OpenAiErrors;
-impl ErrorBody for OpenAiErrors {}
-
-#[async_trait]
-impl AiProvider for OpenAiProvider {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn default_model(&self) -> &str {
-        &self.model
-    }
-
-    fn capabilities(&self) -> ProviderCapabilities {
-        self.capabilities.clone()
-    }
-
-    async fn stream(&self, request: CompletionRequest) -> Result<CompletionStream, ProviderError> {
-        let body = self.body(&request)?;
-        tracing::debug!(provider = %self.name, model = request.model.as_deref().unwrap_or(&self.model), "chat completion");
-        let stream = self
-            .transport
-            .open(self.url.clone(), body, &OpenAiErrors)
-            .await?;
-        Ok(SseCompletion::new(stream, OpenAiDecoder::default()).boxed())
     }
 }
 
@@ -592,6 +523,7 @@ impl Decoder for OpenAiDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chat_core::provider::AiProvider;
 
     #[test]
     fn azure_builds_the_deployment_url_and_api_key_header() {
@@ -603,7 +535,7 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(
-            p.url.as_str(),
+            p.0.wire.url.as_str(),
             "https://res.example.test/openai/deployments/my%20gpt/chat/completions?api-version=2024-10-21"
         );
         assert_eq!(p.name(), "azure-openai");
@@ -642,7 +574,8 @@ mod tests {
         .unwrap();
         let req = CompletionRequest::new("", vec![chat_core::provider::PromptMessage::user("q")])
             .max_tokens(5);
-        let body: serde_json::Value = serde_json::from_slice(&p.body(&req).unwrap()).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_slice(&p.0.wire.body(&req, "m").unwrap()).unwrap();
         assert_eq!(body["max_completion_tokens"], 5);
         assert!(body.get("max_tokens").is_none() && body.get("stream_options").is_none());
         assert_eq!(

@@ -10,17 +10,12 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tokio::time::Instant;
 use url::Url;
 
-use crate::error::{ConfigError, from_status, retry_after};
+use crate::error::{ConfigError, retry_after};
 use crate::http_settings::HttpSettings;
 use crate::sse::{BodyLimits, BodyStream};
 
-/// How a vendor describes its errors in a response body.
-pub(crate) trait ErrorBody: Send + Sync {
-    /// The error of a non-success response.
-    fn classify(&self, status: u16, body: String, retry_after: Option<Duration>) -> ProviderError {
-        from_status(status, body, retry_after)
-    }
-}
+/// Turns an error response (status, body, `Retry-After`) into the vendor's error kind.
+pub(crate) type Classify<'a> = &'a (dyn Fn(u16, String, Option<Duration>) -> ProviderError + Sync);
 
 /// An HTTP client bound to one provider's settings and headers.
 #[derive(Clone)]
@@ -82,7 +77,7 @@ impl Transport {
         &self,
         url: Url,
         body: Vec<u8>,
-        vendor: &dyn ErrorBody,
+        classify: Classify<'_>,
     ) -> Result<BodyStream, ProviderError> {
         let started = Instant::now();
         let total_deadline = started + self.settings.total_timeout;
@@ -142,7 +137,7 @@ impl Transport {
                 )),
             });
         }
-        Err(vendor.classify(status, text, wait))
+        Err(classify(status, text, wait))
     }
 
     /// Reads at most `max_error_body_bytes` of an error body (lossy UTF-8), within the total
