@@ -1,4 +1,4 @@
-//! Conformance cases of [`ChatStore`](crate::store::ChatStore) itself.
+//! Conformance cases of [`ChatStore`] itself.
 
 use std::sync::Arc;
 

@@ -28,15 +28,19 @@
 //! # What the suite expects beyond the trait docs
 //!
 //! - Search treats the query's plain words as alternatives (any word matches) and ranks with a
-//!   BM25-like score, so a natural-language question finds passages that share some of its
-//!   words, and a passage holding all of them ranks first.
-//! - Input timestamps in the suite are whole milliseconds, so a backend that stores microseconds
-//!   returns them unchanged.
+//!   BM25-like score (term saturation, inverse document frequency and length normalization are
+//!   each checked), so a natural-language question finds passages that share some of its words,
+//!   and a passage holding all of them ranks first.
+//! - Input timestamps in the suite are whole seconds ([`at`]), so a backend that stores
+//!   microseconds returns them unchanged.
+//! - `last_assigned_at` moves when an assignment ends or the agent comes online (as the model
+//!   documents it); auto-assignment orders by load, then that time (never set first), then id.
 //!
 //! # Completeness
 //!
-//! [`CASES`] is the one list of cases: the macro expands it into tests and the coverage guard in
-//! this module's tests checks that every `async fn` of the storage traits in `store/mod.rs` is
+//! The list of cases lives in one place, the `@list` arm of [`store_conformance_tests!`](crate::store_conformance_tests): the
+//! macro expands it into tests, and into [`CASES`] for the coverage guard in this module's tests,
+//! which checks that every `async fn` of the storage traits in `store/mod.rs` is
 //! named by some case, and that every case really calls the methods it names.
 
 // Test code: a failed expectation must fail the test, so unwrap, expect and panic are the point.
@@ -258,11 +262,6 @@ pub fn user(name: &str) -> UserId {
 /// stores them exactly).
 pub fn at(secs: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap() + chrono::Duration::seconds(secs)
-}
-
-/// Now, truncated to whole milliseconds.
-pub fn now_ms() -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap()
 }
 
 /// Creates an open support session of `customer`.
