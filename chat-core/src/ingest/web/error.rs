@@ -31,7 +31,7 @@ pub enum WebError {
     #[error("port {0} is not allowed")]
     PortNotAllowed(u16),
     /// The host is, or resolves to, an address in a blocked range (SSRF guard).
-    #[error("{host} resolves to a blocked address ({addr}: {range})")]
+    #[error("{host} is or resolves to a blocked address ({addr}: {range})")]
     BlockedAddress {
         /// The host as written in the URL.
         host: String,
