@@ -19,6 +19,8 @@ CREATE TABLE chat_sessions (
     updated_at     INTEGER NOT NULL,
     metadata       TEXT NOT NULL DEFAULT '{}'
 );
+-- Listings are newest first (id order, UUID v7) within a tenant.
+CREATE INDEX chat_sessions_tenant ON chat_sessions (tenant_id, id);
 CREATE INDEX chat_sessions_customer ON chat_sessions (tenant_id, customer_id, id);
 CREATE INDEX chat_sessions_status_kind ON chat_sessions (tenant_id, status, kind, id);
 CREATE INDEX chat_sessions_assigned ON chat_sessions (tenant_id, assigned_agent, id)

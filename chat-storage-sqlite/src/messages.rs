@@ -226,8 +226,14 @@ fn list_sources(
     tenant: &TenantId,
     message: MessageId,
 ) -> SqliteResult<Vec<ContextSourceRecord>> {
-    query::all(conn, "SELECT id, tenant_id, session_id, message_id, source_kind, source_id, title, locator, score, rank, cited
-             FROM chat_context_sources WHERE message_id = ?1 AND tenant_id = ?2 ORDER BY rank, id", params![message.key(), tenant.as_str()], source_from_row)
+    query::all(
+        conn,
+        "SELECT id, tenant_id, session_id, message_id, source_kind, source_id, title, locator, score, rank,
+             cited
+         FROM chat_context_sources WHERE message_id = ?1 AND tenant_id = ?2 ORDER BY rank, id",
+        params![message.key(), tenant.as_str()],
+        source_from_row,
+    )
 }
 
 #[async_trait]

@@ -35,9 +35,14 @@ fn get(
     tenant: &TenantId,
     url_hash: &str,
 ) -> SqliteResult<Option<UrlCacheEntry>> {
-    query::first(conn, "SELECT tenant_id, url_hash, url, final_url, title, text, metadata, etag, last_modified, status,
-                 fetched_at, expires_at
-             FROM chat_url_cache WHERE tenant_id = ?1 AND url_hash = ?2", params![tenant.as_str(), url_hash], entry_from_row)
+    query::first(
+        conn,
+        "SELECT tenant_id, url_hash, url, final_url, title, text, metadata, etag, last_modified, status,
+             fetched_at, expires_at
+         FROM chat_url_cache WHERE tenant_id = ?1 AND url_hash = ?2",
+        params![tenant.as_str(), url_hash],
+        entry_from_row,
+    )
 }
 
 fn put(conn: &Connection, entry: &UrlCacheEntry) -> SqliteResult<()> {

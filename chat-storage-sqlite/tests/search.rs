@@ -205,8 +205,10 @@ async fn faq_question_outweighs_answer_and_status_filters() {
 
 #[tokio::test]
 async fn fts_index_follows_updates_and_deletes() {
-    let store = store().await;
-    let path = store.path().unwrap().to_path_buf();
+    // A database in a directory of the test's own, so it outlives the store for the check.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.db");
+    let store = SqliteStore::open(SqliteConfig::new(&path)).await.unwrap();
     let t = tenant("acme");
     let mut article = KbArticle::new(t.clone(), "Refund policy", "Money back within 30 days.");
     store.upsert_article(article.clone()).await.unwrap();
