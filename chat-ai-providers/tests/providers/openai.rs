@@ -384,3 +384,70 @@ async fn a_connection_cut_before_the_headers_is_retryable() {
     let error = run(&p, request()).await.error.unwrap();
     assert!(error.is_retryable(), "{error:?}");
 }
+
+#[tokio::test]
+async fn a_rate_limit_then_success_is_answered_by_the_failover_after_retry_after() {
+    use chat_ai_providers::{FailoverConfig, FailoverProvider};
+    use std::sync::Arc;
+    let limited = Reply::error(
+        429,
+        r#"{"error":{"message":"Rate limit reached","type":"requests"}}"#,
+    )
+    .header("retry-after", "1");
+    let server = MockServer::start(vec![
+        limited,
+        Reply::sse(split_every(&answer_text(&["after ", "the wait"]), 5)),
+    ])
+    .await;
+    let chain: Vec<Arc<dyn AiProvider>> = vec![Arc::new(provider(&server, test_http()))];
+    let failover =
+        FailoverProvider::with_config(chain, FailoverConfig::new().jitter_seed(1)).unwrap();
+    let started = std::time::Instant::now();
+    let out = run(&failover, request()).await;
+    assert!(out.error.is_none(), "{:?}", out.error);
+    assert_eq!(out.text, "after the wait");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After was honoured"
+    );
+    assert_eq!(server.received().len(), 2);
+}
+
+#[tokio::test]
+async fn an_unanswered_connection_hits_the_connect_timeout() {
+    // A listener with a backlog of 0 whose queue is already full: the kernel drops further
+    // SYNs, so a new connection neither succeeds nor fails until the client gives up.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(s)) = tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            fillers.push(s);
+        }
+    }
+    let http = test_http()
+        .connect_timeout(Duration::from_millis(300))
+        .first_byte_timeout(Duration::from_secs(5));
+    let p = OpenAiProvider::new(OpenAiConfig::new(format!("http://{addr}/v1"), "m").http(http))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let error = run(&p, request()).await.error.unwrap();
+    assert!(
+        matches!(
+            error,
+            ProviderError::Timeout {
+                phase: TimeoutPhase::Connect
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    drop((listener, fillers));
+}

@@ -24,7 +24,7 @@ use super::{
 use crate::model::TokenUsage;
 
 /// The first-byte and between-chunks timeout a backend's provider must be configured with.
-pub const SUITE_TIMEOUT: Duration = Duration::from_millis(400);
+pub const SUITE_TIMEOUT: Duration = Duration::from_millis(1000);
 /// How long a stalling script stays silent (well past [`SUITE_TIMEOUT`]).
 pub const SUITE_STALL: Duration = Duration::from_secs(5);
 
