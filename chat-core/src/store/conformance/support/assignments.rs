@@ -1,6 +1,7 @@
 //! Agents, manual assignment, transfer, release and the queue.
 
 use super::*;
+use crate::model::{assignment_message, release_message};
 
 /// Agents round-trip; upsert replaces all but `last_assigned_at`; availability and capacity
 /// change; missing agents are `NotFound`; another tenant sees none.
@@ -132,12 +133,24 @@ pub async fn manual_assign_and_transfer(store: Arc<dyn ChatStore>) {
     assert_eq!(outcome.message.seq, 1);
     assert_eq!(outcome.message.sender, SenderKind::System);
     assert_eq!(outcome.message.content, "Agent ann joined the chat");
+    // The message carries the assignment as the model's helper records it: public, so the
+    // staff note stays out of it.
     assert_eq!(
         outcome.message.metadata.system_event,
-        Some(SystemEvent::AssignmentChanged {
-            assignment: first.clone()
-        })
+        assignment_message(&first, "Agent ann")
+            .metadata
+            .system_event
     );
+    match &outcome.message.metadata.system_event {
+        Some(SystemEvent::AssignmentChanged { assignment }) => {
+            assert_eq!(assignment.id, first.id);
+            assert_eq!(
+                assignment.note, None,
+                "a public message leaks the staff note"
+            );
+        }
+        other => panic!("expected an assignment event, got {other:?}"),
+    }
     assert_eq!(
         store.get_session(&t, session.id).await.unwrap(),
         outcome.session
@@ -330,11 +343,17 @@ pub async fn release(store: Arc<dyn ChatStore>) {
     assert_eq!(released.session.last_seq, 2);
     assert_eq!(released.message.seq, 2);
     assert_eq!(released.message.content, "Chat resolved");
+    let expected = release_message(
+        t.clone(),
+        session.id,
+        Some(&ended),
+        SessionStatus::Resolved,
+        session.kind,
+        Some("solved".into()),
+    );
     assert_eq!(
         released.message.metadata.system_event,
-        Some(SystemEvent::AssignmentChanged {
-            assignment: ended.clone()
-        })
+        expected.metadata.system_event
     );
     assert_eq!(
         store.get_session(&t, session.id).await.unwrap(),
