@@ -22,7 +22,6 @@ pub(crate) type Classify<'a> = &'a (dyn Fn(u16, String, Option<Duration>) -> Pro
 pub(crate) struct Transport {
     client: reqwest::Client,
     settings: HttpSettings,
-    headers: HeaderMap,
 }
 
 impl std::fmt::Debug for Transport {
@@ -57,6 +56,8 @@ impl Transport {
         }
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let client = reqwest::Client::builder()
+            // Set once here rather than cloned into every request.
+            .default_headers(headers)
             .connect_timeout(settings.connect_timeout)
             // API keys travel in headers that a redirect would carry to another host.
             .redirect(reqwest::redirect::Policy::none())
@@ -67,7 +68,6 @@ impl Transport {
         Ok(Self {
             client,
             settings: settings.clone(),
-            headers,
         })
     }
 
@@ -82,12 +82,7 @@ impl Transport {
         let started = Instant::now();
         let total_deadline = started + self.settings.total_timeout;
         let first_byte_deadline = (started + self.settings.first_byte_timeout).min(total_deadline);
-        let send = self
-            .client
-            .post(url)
-            .headers(self.headers.clone())
-            .body(body)
-            .send();
+        let send = self.client.post(url).body(body).send();
         let response = match tokio::time::timeout_at(first_byte_deadline, send).await {
             Err(_) => {
                 return Err(ProviderError::Timeout {
