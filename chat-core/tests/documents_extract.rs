@@ -51,6 +51,7 @@ mod tests {
         truncated_files_are_corrupt,
         worker_killed_past_wall_clock,
         worker_memory_limit_is_a_clean_error,
+        worker_limits_hold_for_a_hostile_child,
         worker_missing_is_unavailable,
         text_limit_and_timeout,
         randomized_mutations_never_panic_or_hang,
@@ -589,6 +590,26 @@ mod tests {
         assert_within(started, 15);
     }
 
+    /// Workers that misbehave after reading their input (this binary with `--hog`: allocate
+    /// 4 GiB; `--spin`: burn CPU): the limits the host set on the child's pid turn them into
+    /// `too_large` and `timeout`.
+    async fn worker_limits_hold_for_a_hostile_child() {
+        let exe = std::env::current_exe().unwrap();
+        let mut hog = IngestConfig::default().worker(WorkerConfig::new(&exe, ["--hog"]));
+        hog.worker_memory_bytes = 256 << 20;
+        let started = Instant::now();
+        let result = process(&Extractor::new(hog), "report.pdf", fixture("report.pdf")).await;
+        assert_eq!(code(&result), "too_large", "{result:?}");
+        assert_within(started, 5);
+
+        let mut spin = IngestConfig::default().worker(WorkerConfig::new(&exe, ["--spin"]));
+        spin.extraction_timeout = Duration::from_secs(1);
+        let started = Instant::now();
+        let result = process(&Extractor::new(spin), "report.pdf", fixture("report.pdf")).await;
+        assert_eq!(code(&result), "timeout", "{result:?}");
+        assert_within(started, 6);
+    }
+
     async fn worker_missing_is_unavailable() {
         let config = IngestConfig::default().worker(WorkerConfig::new(
             "/nonexistent/extract-worker",
@@ -680,8 +701,11 @@ fn main() -> std::process::ExitCode {
     use std::panic::{AssertUnwindSafe, catch_unwind};
 
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--worker") {
-        return chat_core::ingest::documents::worker::run_worker();
+    match args.first().map(String::as_str) {
+        Some("--worker") => return chat_core::ingest::documents::worker::run_worker(),
+        Some("--hog") => hostile_worker(true),
+        Some("--spin") => hostile_worker(false),
+        _ => {}
     }
     let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -713,6 +737,27 @@ fn main() -> std::process::ExitCode {
         std::process::ExitCode::SUCCESS
     } else {
         std::process::ExitCode::FAILURE
+    }
+}
+
+/// A worker gone wrong: reads its request (so the host has set its limits), then allocates
+/// and touches 4 GiB, or spins forever.
+#[cfg(feature = "documents")]
+fn hostile_worker(allocate: bool) -> ! {
+    use std::io::Read;
+    let mut input = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut input);
+    if allocate {
+        let big = vec![1u8; 4 << 30];
+        println!(
+            "{}",
+            big.iter().step_by(4096).map(|b| u64::from(*b)).sum::<u64>()
+        );
+        std::process::exit(0);
+    }
+    let mut x = 0u64;
+    loop {
+        x = std::hint::black_box(x.wrapping_add(1));
     }
 }
 

@@ -3,6 +3,8 @@
 
 mod answer;
 mod config;
+#[cfg(feature = "documents")]
+mod documents;
 mod error;
 mod knowledge;
 mod messages;
@@ -51,6 +53,8 @@ struct Inner {
     answers: answer::AnswerQueue,
     #[cfg(feature = "web")]
     urls: urls::UrlIngestSlot,
+    #[cfg(feature = "documents")]
+    documents: Option<crate::ingest::documents::DocumentIngestor>,
 }
 
 impl ChatEngine {
@@ -102,6 +106,8 @@ pub struct ChatEngineBuilder {
     answer_config: AnswerConfig,
     #[cfg(feature = "web")]
     url_ingestor: Option<Arc<crate::ingest::web::UrlIngestor>>,
+    #[cfg(feature = "documents")]
+    documents: Option<documents::DocumentsSetup>,
 }
 
 impl Default for ChatEngineBuilder {
@@ -118,6 +124,8 @@ impl Default for ChatEngineBuilder {
             answer_config: AnswerConfig::default(),
             #[cfg(feature = "web")]
             url_ingestor: None,
+            #[cfg(feature = "documents")]
+            documents: None,
         }
     }
 }
@@ -198,6 +206,8 @@ impl ChatEngineBuilder {
             ];
             context_sources.splice(0..0, builtin);
         }
+        #[cfg(feature = "documents")]
+        let documents = self.documents.map(|setup| setup.build(&store, &bus));
         Ok(ChatEngine {
             inner: Arc::new(Inner {
                 store,
@@ -211,6 +221,8 @@ impl ChatEngineBuilder {
                 answers: answer::AnswerQueue::default(),
                 #[cfg(feature = "web")]
                 urls: urls::UrlIngestSlot::new(self.url_ingestor),
+                #[cfg(feature = "documents")]
+                documents,
             }),
         })
     }
