@@ -79,6 +79,12 @@ impl Stream for BodyStream {
         }
         match this.inner.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(bytes))) => {
+                // A server that never pauses must still end by the total deadline.
+                if Instant::now() >= this.limits.total_deadline {
+                    return this.fail(ProviderError::Timeout {
+                        phase: TimeoutPhase::Total,
+                    });
+                }
                 this.received = this.received.saturating_add(bytes.len());
                 if this.received > this.limits.max_bytes {
                     let max = this.limits.max_bytes;

@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use chat_core::model::UsageOutcome;
 use chat_core::provider::{
     AiProvider, AttemptRecord, CompletionChunk, CompletionRequest, CompletionStream,
-    ProviderCapabilities, ProviderError,
+    ProviderCapabilities, ProviderError, TimeoutPhase,
 };
 use futures::StreamExt;
 use rand::rngs::SmallRng;
@@ -45,6 +45,7 @@ use crate::http_settings::millis;
 /// | `max_retry_after` | 5 s | longest `Retry-After` honoured; a longer one moves on to the next provider at once |
 /// | `failure_threshold` | 3 | consecutive failures that open a provider's circuit |
 /// | `cool_down` | 30 s | how long a circuit stays open before a single half-open probe |
+/// | `attempt_timeout` | 90 s | longest wait for one call's first token before it counts as a `Timeout(FirstByte)` failure and the chain moves on (guards against providers without their own timeouts; the HTTP clients' first-byte timeout, 60 s by default, fires first) |
 /// | `jitter_seed` | none | fixed seed of the jitter (reproducible tests); none: random |
 ///
 /// Full jitter: each wait is uniform in `0..=min(max_backoff, initial_backoff × 2^retry)`, and
@@ -69,6 +70,9 @@ pub struct FailoverConfig {
     /// Open time before a probe.
     #[serde(rename = "cool_down_ms", with = "millis")]
     pub cool_down: Duration,
+    /// Longest wait for one call's first token.
+    #[serde(rename = "attempt_timeout_ms", with = "millis")]
+    pub attempt_timeout: Duration,
     /// Fixed jitter seed.
     pub jitter_seed: Option<u64>,
 }
@@ -82,6 +86,7 @@ impl Default for FailoverConfig {
             max_retry_after: Duration::from_secs(5),
             failure_threshold: 3,
             cool_down: Duration::from_secs(30),
+            attempt_timeout: Duration::from_secs(90),
             jitter_seed: None,
         }
     }
@@ -120,6 +125,11 @@ impl FailoverConfig {
     /// Sets the open time before a probe.
     pub fn cool_down(mut self, cool_down: Duration) -> Self {
         self.cool_down = cool_down;
+        self
+    }
+    /// Sets the longest wait for one call's first token.
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
         self
     }
     /// Fixes the jitter seed.
@@ -381,7 +391,15 @@ impl AiProvider for FailoverProvider {
                 record.failover_index = failovers;
                 record.offline = provider.capabilities().offline;
                 let started = Instant::now();
-                match start(provider, attempt_request, started).await {
+                let attempt = start(provider, attempt_request, started);
+                let outcome = match tokio::time::timeout(self.config.attempt_timeout, attempt).await
+                {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(ProviderError::Timeout {
+                        phase: TimeoutPhase::FirstByte,
+                    }),
+                };
+                match outcome {
                     Ok(head) => {
                         // The breaker learns the outcome when the answer ends (a cut counts).
                         record.ttft = head.ttft;

@@ -328,6 +328,25 @@ async fn when_everything_fails_every_call_is_reported_then_the_last_error() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_provider_that_never_answers_is_timed_out_and_failed_over() {
+    let a = Arc::new(
+        MockProvider::new("a")
+            .reply(MockReply::hang_on_start())
+            .reply(MockReply::new().hang()),
+    );
+    let b = Arc::new(MockProvider::new("b").reply(MockReply::answer(["from b"])));
+    let f = chain(&[&a, &b], quick().attempt_timeout(Duration::from_secs(20)));
+    let started = Instant::now();
+    let out = answer(&f, request()).await;
+    assert_eq!(out.text, "from b");
+    assert_eq!(a.calls(), 2, "a hang is a timeout, which is retried once");
+    assert!(
+        started.elapsed() >= Duration::from_secs(40) && started.elapsed() < Duration::from_secs(41)
+    );
+    assert_eq!(out.attempts[0].error_kind.as_deref(), Some("timeout"));
+}
+
+#[tokio::test(start_paused = true)]
 async fn circuit_breaker_opens_probes_and_closes() {
     let a = Arc::new(MockProvider::new("a"));
     let b = Arc::new(MockProvider::new("b").repeat(MockReply::answer(["b"])));
