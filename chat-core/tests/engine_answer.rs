@@ -3,102 +3,20 @@
 
 mod common;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chat_core::bus::{EventKind, InProcessBus};
 use chat_core::engine::{AnswerConfig, PostMessage, SessionSubscription, SubscriptionItem};
 use chat_core::model::{
     ChatMessage, ContextSourceKind, KbArticle, SenderKind, SessionPatch, SessionStatus, TokenUsage,
 };
-use chat_core::provider::{
-    AiProvider, CompletionChunk, CompletionRequest, CompletionStream, FinishReason, PromptRole,
-    ProviderCapabilities, ProviderError,
-};
+use chat_core::provider::{FinishReason, PromptRole, ProviderError};
+use chat_core::testing::{MockProvider, MockReply};
 use chat_core::{ChatEngine, EngineConfig, Principal, Role};
 use common::*;
-use futures::StreamExt;
-use tokio::sync::Notify;
 
-#[derive(Debug, Clone)]
-enum Step {
-    Delta(&'static str),
-    Usage(u32, u32),
-    Finish,
-    Fail(fn() -> ProviderError),
-    Wait(Arc<Notify>),
-    Hang,
-}
-
-/// Replies with one script per call, in order; records every request.
-#[derive(Debug, Default)]
-struct Scripted {
-    scripts: Mutex<VecDeque<Vec<Step>>>,
-    requests: Mutex<Vec<CompletionRequest>>,
-}
-
-impl Scripted {
-    fn new(scripts: Vec<Vec<Step>>) -> Arc<Self> {
-        Arc::new(Self {
-            scripts: Mutex::new(scripts.into()),
-            requests: Mutex::default(),
-        })
-    }
-    fn requests(&self) -> Vec<CompletionRequest> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-#[async_trait]
-impl AiProvider for Scripted {
-    fn name(&self) -> &str {
-        "scripted"
-    }
-    fn default_model(&self) -> &str {
-        "script-1"
-    }
-    fn capabilities(&self) -> ProviderCapabilities {
-        ProviderCapabilities::new(8192, 1024, true, false)
-    }
-    async fn stream(&self, request: CompletionRequest) -> Result<CompletionStream, ProviderError> {
-        self.requests.lock().unwrap().push(request);
-        let script = self
-            .scripts
-            .lock()
-            .unwrap()
-            .pop_front()
-            .unwrap_or_else(|| vec![Step::Delta("ok"), Step::Finish]);
-        if let Some(Step::Fail(make)) = script.first() {
-            return Err(make());
-        }
-        Ok(Box::pin(
-            futures::stream::iter(script)
-                .then(|step| async move {
-                    match step {
-                        Step::Delta(d) => Some(Ok(CompletionChunk::Delta(d.to_owned()))),
-                        Step::Usage(p, c) => {
-                            Some(Ok(CompletionChunk::Usage(TokenUsage::new(p, c))))
-                        }
-                        Step::Finish => Some(Ok(CompletionChunk::Finish(FinishReason::Stop))),
-                        Step::Fail(make) => Some(Err(make())),
-                        Step::Wait(notify) => {
-                            notify.notified().await;
-                            None
-                        }
-                        Step::Hang => {
-                            futures::future::pending::<()>().await;
-                            None
-                        }
-                    }
-                })
-                .filter_map(|item| async move { item }),
-        ))
-    }
-}
-
-fn engine_with_provider(provider: Arc<Scripted>, answer: AnswerConfig) -> ChatEngine {
+fn engine_with_provider(provider: Arc<MockProvider>, answer: AnswerConfig) -> ChatEngine {
     ChatEngine::builder()
         .store(Arc::new(chat_core::store::MemoryStore::new()))
         .bus(Arc::new(InProcessBus::default()))
@@ -162,13 +80,16 @@ async fn customer_session(
 
 #[tokio::test]
 async fn answers_stream_with_checked_citations_usage_and_context_records() {
-    let provider = Scripted::new(vec![vec![
-        Step::Delta("Refunds reach your card "),
-        Step::Delta("within 5 business days [1]. "),
-        Step::Delta("See the policy [9]."),
-        Step::Usage(120, 17),
-        Step::Finish,
-    ]]);
+    let provider = Arc::new(
+        MockProvider::new("scripted").model("script-1").reply(
+            MockReply::new()
+                .delta("Refunds reach your card ")
+                .delta("within 5 business days [1]. ")
+                .delta("See the policy [9].")
+                .usage(120, 17)
+                .finish(FinishReason::Stop),
+        ),
+    );
     let engine = engine_with_provider(provider.clone(), AnswerConfig::default());
     seed_kb(&engine).await;
     let (alice, session, mut sub) = customer_session(&engine).await;
@@ -249,15 +170,17 @@ async fn answers_stream_with_checked_citations_usage_and_context_records() {
 
 #[tokio::test]
 async fn one_answer_per_session_and_later_messages_are_answered_after_it() {
-    let gate = Arc::new(Notify::new());
-    let provider = Scripted::new(vec![
-        vec![
-            Step::Delta("First answer."),
-            Step::Wait(gate.clone()),
-            Step::Finish,
-        ],
-        vec![Step::Delta("Second answer."), Step::Finish],
-    ]);
+    // The first answer holds its stream open for a while after its first delta.
+    let provider = Arc::new(
+        MockProvider::new("scripted")
+            .reply(
+                MockReply::new()
+                    .delta("First answer.")
+                    .delay(Duration::from_millis(400))
+                    .finish(FinishReason::Stop),
+            )
+            .reply(MockReply::answer(["Second answer."])),
+    );
     let engine = engine_with_provider(provider.clone(), AnswerConfig::default());
     let (alice, session, mut sub) = customer_session(&engine).await;
     engine
@@ -286,7 +209,6 @@ async fn one_answer_per_session_and_later_messages_are_answered_after_it() {
         1,
         "no parallel answer in one session"
     );
-    gate.notify_one();
 
     let (_, first) = until_answer(&mut sub).await;
     assert_eq!(first.content, "First answer.");
@@ -322,10 +244,11 @@ fn quick_timeouts() -> AnswerConfig {
 
 #[tokio::test]
 async fn a_hanging_provider_never_leaves_the_session_stuck() {
-    let provider = Scripted::new(vec![
-        vec![Step::Hang],
-        vec![Step::Delta("Back again."), Step::Finish],
-    ]);
+    let provider = Arc::new(
+        MockProvider::new("scripted")
+            .reply(MockReply::hang_on_start())
+            .reply(MockReply::answer(["Back again."])),
+    );
     let engine = engine_with_provider(provider.clone(), quick_timeouts());
     let (alice, session, mut sub) = customer_session(&engine).await;
     engine
@@ -359,13 +282,15 @@ async fn a_hanging_provider_never_leaves_the_session_stuck() {
 
 #[tokio::test]
 async fn a_failure_after_the_first_token_stores_the_partial_answer_marked_incomplete() {
-    let provider = Scripted::new(vec![
-        vec![Step::Delta("Partial an"), Step::Hang],
-        vec![
-            Step::Delta("Also partial"),
-            Step::Fail(|| ProviderError::Interrupted("connection reset".into())),
-        ],
-    ]);
+    let provider = Arc::new(
+        MockProvider::new("scripted")
+            .reply(MockReply::new().delta("Partial an").hang())
+            .reply(
+                MockReply::new()
+                    .delta("Also partial")
+                    .error(ProviderError::Interrupted("connection reset".into())),
+            ),
+    );
     let engine = engine_with_provider(provider, quick_timeouts());
     let (alice, session, mut sub) = customer_session(&engine).await;
     engine
@@ -390,10 +315,12 @@ async fn a_failure_after_the_first_token_stores_the_partial_answer_marked_incomp
 
 #[tokio::test]
 async fn an_error_before_any_token_is_a_clear_notice() {
-    let provider = Scripted::new(vec![vec![Step::Fail(|| ProviderError::Auth {
-        status: 401,
-        body: "bad key".into(),
-    })]]);
+    let provider = Arc::new(MockProvider::new("scripted").reply(MockReply::fail(
+        ProviderError::Auth {
+            status: 401,
+            body: "bad key".into(),
+        },
+    )));
     let engine = engine_with_provider(provider, AnswerConfig::default());
     let (alice, session, mut sub) = customer_session(&engine).await;
     engine
@@ -411,7 +338,7 @@ async fn an_error_before_any_token_is_a_clear_notice() {
 
 #[tokio::test]
 async fn only_customer_messages_in_ai_sessions_are_answered() {
-    let provider = Scripted::new(vec![]);
+    let provider = Arc::new(MockProvider::new("scripted"));
     let engine = engine_with_provider(provider.clone(), AnswerConfig::default());
     let alice = principal("t1", "alice", Role::Customer);
     let manager = principal("t1", "boss", Role::Manager);
@@ -445,7 +372,8 @@ async fn only_customer_messages_in_ai_sessions_are_answered() {
 
 #[tokio::test]
 async fn no_sources_means_the_prompt_says_so() {
-    let provider = Scripted::new(vec![vec![Step::Delta("I do not know."), Step::Finish]]);
+    let provider =
+        Arc::new(MockProvider::new("scripted").reply(MockReply::answer(["I do not know."])));
     let engine = engine_with_provider(provider.clone(), AnswerConfig::default());
     let (alice, session, mut sub) = customer_session(&engine).await;
     engine
