@@ -38,6 +38,7 @@ mod tests {
         in_process_memory_stays_bounded,
         needles_found_with_locators,
         needles_found_with_pdftotext,
+        needles_found_with_every_format_in_the_worker,
         pdf_in_process_only_when_opted_in,
         sniffing_tells_real_types,
         zip_bomb_refused_from_directory,
@@ -176,6 +177,23 @@ mod tests {
             "needles not found at their place: {missing:#?}"
         );
         eprintln!("{checked} needles found");
+    }
+
+    /// The same needles when DOCX and XLSX go to the worker too (defense in depth): the
+    /// extraction crosses the pipe intact.
+    async fn needles_found_with_every_format_in_the_worker() {
+        let everything = worker().formats([
+            FileType::Pdf,
+            FileType::Docx,
+            FileType::Xlsx,
+            FileType::Xls,
+            FileType::Ods,
+        ]);
+        check_needles(
+            &Extractor::new(IngestConfig::default().worker(everything)),
+            |_| true,
+        )
+        .await;
     }
 
     /// The pdftotext backend finds the same needles in the PDFs.

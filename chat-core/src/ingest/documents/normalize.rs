@@ -15,6 +15,45 @@
 ///   second hyphen around it (`exam-\nple` becomes `example`; `well-\nKnown`, `2019-\n2020`
 ///   and `--\n` stay).
 pub(crate) fn normalize(input: &str) -> String {
+    if is_clean(input) {
+        return input.to_owned();
+    }
+    normalize_full(input)
+}
+
+/// True when normalizing would not change the text: ASCII without control characters other
+/// than single tabs and line breaks, no runs of white space, no white space at line ends, no
+/// hyphen at a line end, at most one blank line in a row. (Most spreadsheet rows and many
+/// paragraphs; checking is much cheaper than rebuilding.)
+fn is_clean(input: &str) -> bool {
+    let bytes = input.as_bytes();
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
+        return true;
+    };
+    if !bytes.is_ascii() || first.is_ascii_whitespace() || last.is_ascii_whitespace() {
+        return false;
+    }
+    let mut prev = 0u8;
+    let mut newlines = 0u8;
+    for &b in bytes {
+        match b {
+            b'\n' => {
+                newlines += 1;
+                if newlines > 2 || matches!(prev, b' ' | b'\t' | b'-') {
+                    return false;
+                }
+            }
+            b' ' | b'\t' if matches!(prev, b' ' | b'\t' | b'\n') => return false,
+            b' ' | b'\t' => newlines = 0,
+            0..=0x1F | 0x7F => return false,
+            _ => newlines = 0,
+        }
+        prev = b;
+    }
+    true
+}
+
+fn normalize_full(input: &str) -> String {
     let cleaned = clean_chars(input);
     let mut lines: Vec<String> = Vec::new();
     let mut blank_run = 0usize;
@@ -126,6 +165,35 @@ mod tests {
         assert_eq!(normalize("x\t\ty"), "x\ty");
         assert_eq!(normalize("a\t \t b\t"), "a\tb\t");
         assert_eq!(normalize("\tb"), "\tb");
+    }
+
+    #[test]
+    fn clean_text_takes_the_fast_path_unchanged() {
+        for clean in [
+            "a b",
+            "row\tvalue\t3.5",
+            "one\ntwo\n\nthree",
+            "x-y z",
+            "a\tb\tc\nd\te",
+        ] {
+            assert!(is_clean(clean), "{clean:?}");
+            assert_eq!(normalize_full(clean), clean);
+        }
+        for dirty in [
+            " a",
+            "a ",
+            "a  b",
+            "a\n\n\nb",
+            "exam-\nple",
+            "a \nb",
+            "a\n b",
+            "a\t\tb",
+            "café",
+            "a\rb",
+            "\ta",
+        ] {
+            assert!(!is_clean(dirty), "{dirty:?}");
+        }
     }
 
     #[test]

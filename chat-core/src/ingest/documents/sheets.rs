@@ -278,7 +278,8 @@ fn data_text(value: &Data) -> String {
 /// Whole numbers without `.0`; others in the shortest form that reads back the same.
 fn float_text(f: f64) -> String {
     if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15 {
-        format!("{f:.0}")
+        // Exact: a whole number below 2^53.
+        (f as i64).to_string()
     } else {
         f.to_string()
     }
