@@ -44,13 +44,14 @@ pub struct AnswerConfig {
     /// Time budget of all context sources together; late sources are left out [800 ms].
     #[serde(with = "duration_ms")]
     pub retrieval_timeout: Duration,
-    /// Deadline for the provider's first token [30 s].
+    /// Deadline for the provider's first token [90 s]. A backstop: a failover chain applies its
+    /// own per-attempt deadlines and may try several providers within this one.
     #[serde(with = "duration_ms")]
     pub first_token_timeout: Duration,
-    /// Deadline between two chunks [30 s].
+    /// Deadline between two chunks [45 s].
     #[serde(with = "duration_ms")]
     pub idle_timeout: Duration,
-    /// Deadline of the whole answer [180 s].
+    /// Deadline of the whole answer [300 s].
     #[serde(with = "duration_ms")]
     pub total_timeout: Duration,
     /// Longest answer kept, in bytes; the stream is cut there [32 KiB].
@@ -64,9 +65,9 @@ impl Default for AnswerConfig {
             history_tokens: 2000,
             context: ContextBudget::default(),
             retrieval_timeout: Duration::from_millis(800),
-            first_token_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(30),
-            total_timeout: Duration::from_secs(180),
+            first_token_timeout: Duration::from_secs(90),
+            idle_timeout: Duration::from_secs(45),
+            total_timeout: Duration::from_secs(300),
             max_answer_bytes: 32 * 1024,
         }
     }
@@ -335,7 +336,10 @@ impl ChatEngine {
         };
 
         let latency = started.elapsed();
-        let offline = provider.capabilities().offline;
+        // Inside a failover chain, the attempt that answered says whether it was the offline answerer.
+        let offline = attempts
+            .last()
+            .map_or(provider.capabilities().offline, |a| a.offline);
         // A routing provider (failover chain) names the provider that answered in its last attempt.
         let (answered_by, model) = match attempts.last() {
             Some(last) => (last.provider.clone(), last.model.clone()),
