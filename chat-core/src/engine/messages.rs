@@ -72,6 +72,7 @@ impl ChatEngine {
     /// Errors: `InvalidInput` (empty, control characters, bad `client_msg_id`), `TooLarge`,
     /// `NotFound`, `Forbidden` (not the caller's session, internal note by a customer, closed
     /// session), `Conflict` (the `client_msg_id` belongs to another sender's message).
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant_id = %principal.tenant_id, session_id = %session_id, user_id = %principal.user_id), err(level = "debug"))]
     pub async fn post_message(
         &self,
         principal: &Principal,
@@ -146,6 +147,7 @@ impl ChatEngine {
     /// means the default page size; larger than the maximum is clamped.
     ///
     /// Errors: `NotFound`, `Forbidden`.
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant_id = %principal.tenant_id, session_id = %session_id), err(level = "debug"))]
     pub async fn list_messages(
         &self,
         principal: &Principal,

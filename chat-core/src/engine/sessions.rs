@@ -43,6 +43,7 @@ impl ChatEngine {
     ///
     /// Errors: `Forbidden` for staff (sessions belong to customers); `InvalidInput`/`TooLarge`
     /// for a bad title.
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant_id = %principal.tenant_id, user_id = %principal.user_id), err(level = "debug"))]
     pub async fn create_session(
         &self,
         principal: &Principal,

@@ -47,6 +47,7 @@ impl ChatEngine {
     /// for customers. Authorization is checked once, when subscribing.
     ///
     /// Errors: `NotFound`, `Forbidden`, `Unavailable` (bus or store).
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant_id = %principal.tenant_id, session_id = %session_id, user_id = %principal.user_id, after_seq), err(level = "debug"))]
     pub async fn subscribe(
         &self,
         principal: &Principal,

@@ -30,6 +30,7 @@ impl ChatEngine {
     ///
     /// Errors: `NotFound`, `Forbidden`, `Conflict` (closed session; no manager free to take an
     /// escalation).
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant_id = %principal.tenant_id, session_id = %session_id), err(level = "debug"))]
     pub async fn escalate(
         &self,
         principal: &Principal,
@@ -118,6 +119,7 @@ impl ChatEngine {
     ///
     /// Errors: `NotFound` (session, agent), `Forbidden`, `Conflict` (already assigned, agent at
     /// capacity, closed).
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant_id = %principal.tenant_id, session_id = %session_id, agent_id = %agent_id), err(level = "debug"))]
     pub async fn assign(
         &self,
         principal: &Principal,
@@ -147,6 +149,7 @@ impl ChatEngine {
     /// internal note). The holding agent or a manager may transfer.
     ///
     /// Errors: `NotFound`, `Forbidden`, `Conflict` (target at capacity, closed).
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant_id = %principal.tenant_id, session_id = %session_id, agent_id = %agent_id), err(level = "debug"))]
     pub async fn transfer(
         &self,
         principal: &Principal,
@@ -198,6 +201,7 @@ impl ChatEngine {
     /// manager may resolve.
     ///
     /// Errors: `NotFound`, `Forbidden`, `Conflict` (closed).
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant_id = %principal.tenant_id, session_id = %session_id), err(level = "debug"))]
     pub async fn resolve(
         &self,
         principal: &Principal,
@@ -214,6 +218,7 @@ impl ChatEngine {
     /// Hands a session back to the AI (status `open`), ending its assignment.
     ///
     /// Errors: `NotFound`, `Forbidden`, `Conflict` (closed).
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant_id = %principal.tenant_id, session_id = %session_id), err(level = "debug"))]
     pub async fn hand_back(
         &self,
         principal: &Principal,
