@@ -47,6 +47,7 @@ mod tests {
         compression_ratio_limit,
         xlsx_far_corner_cells_stay_small,
         cell_and_row_limits,
+        parts_read_whole_have_a_smaller_limit,
         billion_laughs_cannot_expand,
         encrypted_and_scanned_pdfs,
         truncated_files_are_corrupt,
@@ -487,6 +488,36 @@ mod tests {
         )
         .await;
         assert_eq!(code(&result), "too_large");
+    }
+
+    /// Parts calamine reads whole (shared strings, styles) are held to `max_loaded_part_bytes`;
+    /// a worksheet of the same size is streamed and allowed.
+    async fn parts_read_whole_have_a_smaller_limit() {
+        let mut config = config();
+        config.max_compression_ratio = 100_000;
+        config.max_loaded_part_bytes = 1 << 20;
+        let extractor = Extractor::new(config);
+        let padding = format!("<sst>{}</sst>", " ".repeat(2 << 20));
+        let big_strings = minimal_xlsx_with(
+            &format!(r#"<row r="1">{}</row>"#, xlsx_cell("A1", "x")),
+            &[("xl/sharedStrings.xml", padding.as_bytes())],
+        );
+        assert_eq!(
+            code(&process(&extractor, "strings.xlsx", big_strings).await),
+            "too_large"
+        );
+        let big_sheet = minimal_xlsx(&format!(
+            r#"<row r="1">{}</row>{}"#,
+            xlsx_cell("A1", "streamed sheet"),
+            " ".repeat(2 << 20)
+        ));
+        let processed = process(&extractor, "sheet.xlsx", big_sheet).await.unwrap();
+        assert!(
+            processed
+                .chunks
+                .iter()
+                .any(|c| c.text.contains("streamed sheet"))
+        );
     }
 
     /// Entity definitions are never expanded: a DTD in an Office part is refused, and nothing

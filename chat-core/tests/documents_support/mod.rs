@@ -294,6 +294,11 @@ const XLSX_WORKBOOK_RELS: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Relat
 /// An XLSX with one sheet "Sheet1" holding `sheet_data` (the inside of `<sheetData>`), or a
 /// whole sheet part when `sheet_data` starts with `<?xml`.
 pub fn minimal_xlsx(sheet_data: &str) -> Vec<u8> {
+    minimal_xlsx_with(sheet_data, &[])
+}
+
+/// [`minimal_xlsx`] with extra parts.
+pub fn minimal_xlsx_with(sheet_data: &str, extra: &[(&str, &[u8])]) -> Vec<u8> {
     let sheet = if sheet_data.starts_with("<?xml") {
         sheet_data.to_owned()
     } else {
@@ -301,13 +306,15 @@ pub fn minimal_xlsx(sheet_data: &str) -> Vec<u8> {
             r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{sheet_data}</sheetData></worksheet>"#
         )
     };
-    zip_of(&[
+    let mut parts: Vec<(&str, &[u8])> = vec![
         ("[Content_Types].xml", XLSX_CONTENT_TYPES.as_bytes()),
         ("_rels/.rels", XLSX_RELS.as_bytes()),
         ("xl/workbook.xml", XLSX_WORKBOOK.as_bytes()),
         ("xl/_rels/workbook.xml.rels", XLSX_WORKBOOK_RELS.as_bytes()),
         ("xl/worksheets/sheet1.xml", sheet.as_bytes()),
-    ])
+    ];
+    parts.extend_from_slice(extra);
+    zip_of(&parts)
 }
 
 /// An inline-string cell.

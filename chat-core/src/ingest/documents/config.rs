@@ -17,7 +17,7 @@ const MIB: u64 = 1024 * 1024;
 /// | `max_upload_bytes` | 25 MiB | largest accepted file |
 /// | `max_inflated_bytes` | 200 MiB | sum of the declared inflated sizes of every zip entry (DOCX, XLSX, ODS) |
 /// | `max_part_bytes` | 64 MiB | largest single zip entry that is read (document.xml, a sheet, content.xml) |
-/// | `max_shared_strings_bytes` | 16 MiB | largest XLSX shared-strings part (calamine holds it in memory) |
+/// | `max_loaded_part_bytes` | 16 MiB | largest part read whole into memory (XLSX shared strings, styles, workbook; DOCX styles) |
 /// | `max_compression_ratio` | 100 | largest inflated/compressed ratio of a zip entry ... |
 /// | `ratio_check_min_bytes` | 1 MiB | ... counted only for entries that inflate to at least this much |
 /// | `max_zip_entries` | 10,000 | most entries in a zip package |
@@ -46,8 +46,9 @@ pub struct IngestConfig {
     pub max_inflated_bytes: u64,
     /// Largest single zip entry that is read.
     pub max_part_bytes: u64,
-    /// Largest XLSX shared-strings part.
-    pub max_shared_strings_bytes: u64,
+    /// Largest part read whole into memory (XLSX shared strings, styles, workbook; DOCX
+    /// styles); parts that are streamed (DOCX body, XLSX worksheets) have `max_part_bytes`.
+    pub max_loaded_part_bytes: u64,
     /// Largest inflated/compressed ratio of a zip entry.
     pub max_compression_ratio: u64,
     /// Entries smaller than this (inflated) are not held to the ratio limit.
@@ -94,7 +95,7 @@ impl Default for IngestConfig {
             max_upload_bytes: 25 * MIB,
             max_inflated_bytes: 200 * MIB,
             max_part_bytes: 64 * MIB,
-            max_shared_strings_bytes: 16 * MIB,
+            max_loaded_part_bytes: 16 * MIB,
             max_compression_ratio: 100,
             ratio_check_min_bytes: MIB,
             max_zip_entries: 10_000,

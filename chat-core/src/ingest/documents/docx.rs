@@ -21,8 +21,6 @@ use super::extraction::{Anchor, Budget, Extraction, HeadingPath};
 use super::package::{Package, dtd_refused, xml_error};
 use super::{FileType, IngestError};
 
-/// Largest `styles.xml` read.
-const MAX_STYLES_BYTES: u64 = 8 * 1024 * 1024;
 /// Cell separator of table rows.
 const CELL_SEPARATOR: &str = " | ";
 
@@ -119,7 +117,7 @@ fn read_styles(
     if !package.has(name) {
         return Ok(Styles::default());
     }
-    let reader = package.part(name, MAX_STYLES_BYTES.min(package.part_limit()))?;
+    let reader = package.part(name, budget.config.max_loaded_part_bytes)?;
     let mut xml = quick_xml::Reader::from_reader(reader);
     let mut buf = Vec::new();
     let mut raw: HashMap<String, StyleInfo> = HashMap::new();

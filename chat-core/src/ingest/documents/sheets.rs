@@ -91,8 +91,9 @@ pub(crate) fn extract(
     Ok(out)
 }
 
-/// XLSX parts calamine loads whole (shared strings, styles, workbook) are held to their limits
-/// before it opens the file.
+/// XLSX parts calamine loads whole (shared strings, styles, workbook, relationships) are held
+/// to `max_loaded_part_bytes`, worksheets (streamed) to `max_part_bytes`, before it opens the
+/// file.
 fn check_xlsx_parts(bytes: &[u8], budget: &Budget<'_>) -> Result<(), IngestError> {
     let package = Package::open(bytes, budget.config)?;
     for name in package.names() {
@@ -100,10 +101,10 @@ fn check_xlsx_parts(bytes: &[u8], budget: &Budget<'_>) -> Result<(), IngestError
             continue;
         };
         let lower = name.to_ascii_lowercase();
-        let limit = if lower.ends_with("sharedstrings.xml") {
-            budget.config.max_shared_strings_bytes
-        } else if lower.ends_with(".xml") || lower.ends_with(".rels") {
+        let limit = if lower.contains("/worksheets/") {
             budget.config.max_part_bytes
+        } else if lower.ends_with(".xml") || lower.ends_with(".rels") {
+            budget.config.max_loaded_part_bytes
         } else {
             continue;
         };
