@@ -292,3 +292,28 @@ async fn hand_back_returns_the_chat_to_the_ai() {
     assert_eq!(back.status, SessionStatus::Open);
     assert!(back.assigned_agent.is_none());
 }
+
+#[tokio::test]
+async fn writing_into_a_resolved_chat_reopens_it() {
+    let engine = engine();
+    let alice = principal("t1", "alice", Role::Customer);
+    let session = open_session(&engine, &alice).await;
+    engine.resolve(&alice, session.id).await.unwrap();
+    assert_eq!(
+        engine.get_session(&alice, session.id).await.unwrap().status,
+        SessionStatus::Resolved
+    );
+    let posted = engine
+        .post_message(&alice, session.id, PostMessage::new("it broke again"))
+        .await
+        .unwrap();
+    let now = engine.get_session(&alice, session.id).await.unwrap();
+    assert_eq!(now.status, SessionStatus::Open);
+    // The message, then the reopening, in seq order.
+    let page = engine
+        .list_messages(&alice, session.id, posted.message.seq - 1, 10)
+        .await
+        .unwrap();
+    let contents: Vec<&str> = page.messages.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(contents, ["it broke again", "Chat reopened"]);
+}

@@ -6,7 +6,9 @@ use super::{ChatEngine, ChatError, ChatResult, validate};
 use crate::auth::{self, Principal};
 use crate::bus::{ChatEvent, EventKind, PresenceState, Topic, TypingState};
 use crate::ids::SessionId;
-use crate::model::{ChatMessage, NewMessage, SenderKind, Visibility};
+use crate::model::{
+    ChatMessage, NewMessage, SenderKind, SessionPatch, SessionStatus, SystemEvent, Visibility,
+};
 use crate::store::MessageQuery;
 
 /// Input of [`ChatEngine::post_message`].
@@ -98,9 +100,7 @@ impl ChatEngine {
                 Visibility::Internal if !principal.is_staff() => {
                     "only staff can write internal notes".into()
                 }
-                _ if session.status == crate::model::SessionStatus::Closed => {
-                    "the session is closed".into()
-                }
+                _ if session.status == SessionStatus::Closed => "the session is closed".into(),
                 _ => "you may not post to this session".into(),
             }));
         }
@@ -134,7 +134,30 @@ impl ChatEngine {
         let topic = Topic::session(principal.tenant_id.clone(), session_id);
         self.publish(&topic, ChatEvent::durable(message.clone()))
             .await;
-        if sender == SenderKind::Customer && session.status == crate::model::SessionStatus::Open {
+        let mut status = session.status;
+        if sender == SenderKind::Customer && status == SessionStatus::Resolved {
+            // Writing into a resolved chat reopens it (to the AI, which answers this message).
+            let record = NewMessage::system(
+                principal.tenant_id.clone(),
+                session_id,
+                "Chat reopened",
+                SystemEvent::SessionUpdated {
+                    status: SessionStatus::Open,
+                    session_kind: session.kind,
+                    reason: Some("customer wrote again".into()),
+                },
+            );
+            let patch = SessionPatch::default().status(SessionStatus::Open);
+            let (reopened, recorded) = self
+                .store()
+                .update_session(&principal.tenant_id, session_id, patch, Some(record))
+                .await?;
+            status = reopened.status;
+            if let Some(recorded) = recorded {
+                self.publish(&topic, ChatEvent::durable(recorded)).await;
+            }
+        }
+        if sender == SenderKind::Customer && status == SessionStatus::Open {
             self.request_answer(principal.tenant_id.clone(), session_id);
         }
         Ok(PostOutcome {
