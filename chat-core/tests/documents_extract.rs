@@ -48,6 +48,7 @@ mod tests {
         xlsx_far_corner_cells_stay_small,
         cell_and_row_limits,
         parts_read_whole_have_a_smaller_limit,
+        large_docx_table_is_chunked_by_rows,
         billion_laughs_cannot_expand,
         encrypted_and_scanned_pdfs,
         truncated_files_are_corrupt,
@@ -517,6 +518,48 @@ mod tests {
                 .chunks
                 .iter()
                 .any(|c| c.text.contains("streamed sheet"))
+        );
+    }
+
+    /// A 3,000-row table: every row on its own line, whole, in chunks of about the target size.
+    async fn large_docx_table_is_chunked_by_rows() {
+        let cell = |t: &str| format!("<w:tc><w:p><w:r><w:t>{t}</w:t></w:r></w:p></w:tc>");
+        let rows: String = (1..=3000)
+            .map(|r| {
+                format!(
+                    "<w:tr>{}{}</w:tr>",
+                    cell(&format!("item {r}")),
+                    cell(&format!("price {r}"))
+                )
+            })
+            .collect();
+        let body = docx_body(&["Price list"])
+            .replace("</w:body>", &format!("<w:tbl>{rows}</w:tbl></w:body>"));
+        let processed = process(&Extractor::new(config()), "table.docx", minimal_docx(&body))
+            .await
+            .unwrap();
+        assert!(
+            processed.chunks.len() > 5,
+            "{} chunks",
+            processed.chunks.len()
+        );
+        let all: String = processed
+            .chunks
+            .iter()
+            .map(|c| c.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        for r in [1, 1500, 3000] {
+            assert!(
+                all.lines().any(|l| l == format!("item {r} | price {r}")),
+                "row {r}"
+            );
+        }
+        assert!(
+            processed
+                .chunks
+                .iter()
+                .all(|c| chat_core::text::estimate_tokens(&c.text) <= 800)
         );
     }
 

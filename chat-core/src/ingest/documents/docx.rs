@@ -7,8 +7,8 @@
 //! memory at one XML event plus the text, time linear in the part size, and every limit ours.
 //!
 //! What is kept: paragraphs in order; headings (by style, through `styles.xml`, or outline
-//! level) as heading paths; list items as `- ` lines indented by level; table rows as cells
-//! joined by ` | `; text of hyperlinks, fields and text boxes; line breaks and tabs. What is
+//! level) as heading paths; list items as `- ` lines indented by level; tables as blocks of
+//! rows, one per line, cells joined by ` | `; text of hyperlinks, fields and text boxes; line breaks and tabs. What is
 //! left out: tracked deletions (`w:del`, `w:moveFrom`), field instructions, and the
 //! fallback copy of alternate content (it repeats the choice).
 
@@ -23,6 +23,9 @@ use super::{FileType, IngestError};
 
 /// Cell separator of table rows.
 const CELL_SEPARATOR: &str = " | ";
+/// A table is one block of rows (one per line), emitted in pieces of about this size so a huge
+/// table never piles up in memory before the text limit sees it.
+const TABLE_BLOCK_BYTES: usize = 16 * 1024;
 
 /// Extracts a DOCX package.
 ///
@@ -249,6 +252,8 @@ struct Para {
 struct Table {
     cells: Vec<String>,
     cell: String,
+    /// Finished rows not yet emitted, one per line.
+    rows: String,
 }
 
 /// The streaming state over one part.
@@ -464,20 +469,32 @@ impl<'s> Walker<'s> {
                 }
             }
             "tr" => {
-                if let Some(table) = self.tables.last_mut() {
-                    let row = std::mem::take(&mut table.cells).join(CELL_SEPARATOR);
-                    if self.tables.len() > 1 {
-                        // A nested table's row becomes text of the enclosing cell.
-                        let outer = self.tables.len() - 2;
-                        self.tables[outer].cell.push_str(&row);
-                        self.tables[outer].cell.push(' ');
-                    } else if row.chars().any(|c| !matches!(c, ' ' | '|')) {
-                        budget.push(out, &row, self.anchor())?;
+                let depth = self.tables.len();
+                let anchor = self.anchor();
+                let Some(table) = self.tables.last_mut() else {
+                    return Ok(());
+                };
+                let row = std::mem::take(&mut table.cells).join(CELL_SEPARATOR);
+                if depth > 1 {
+                    // A nested table's row becomes text of the enclosing cell.
+                    let outer = &mut self.tables[depth - 2];
+                    outer.cell.push_str(&row);
+                    outer.cell.push(' ');
+                } else if row.chars().any(|c| !matches!(c, ' ' | '|')) {
+                    table.rows.push_str(&row);
+                    table.rows.push('\n');
+                    if table.rows.len() >= TABLE_BLOCK_BYTES {
+                        let rows = std::mem::take(&mut table.rows);
+                        budget.push(out, &rows, anchor)?;
                     }
                 }
             }
             "tbl" => {
-                self.tables.pop();
+                if let Some(table) = self.tables.pop()
+                    && !table.rows.is_empty()
+                {
+                    budget.push(out, &table.rows, self.anchor())?;
+                }
             }
             _ => {}
         }
