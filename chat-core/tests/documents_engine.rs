@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_core::engine::CreateSession;
-use chat_core::ids::{DocumentId, TenantId, UserId};
+use chat_core::ids::{DocumentId, SessionId, TenantId, UserId};
 use chat_core::ingest::documents::{FsBlobStore, IngestConfig};
 use chat_core::model::{DocumentStatus, SessionKind, SessionPatch, SessionStatus};
 use chat_core::store::{MemoryStore, SessionStore};
@@ -35,6 +35,21 @@ fn engine(with_documents: bool) -> (ChatEngine, Arc<MemoryStore>, std::path::Pat
         builder = builder.documents(Arc::new(FsBlobStore::new(&dir)), IngestConfig::default());
     }
     (builder.build().unwrap(), store, dir)
+}
+
+/// The error code of an upload that must fail.
+async fn upload_code(
+    engine: &ChatEngine,
+    who: &Principal,
+    session: SessionId,
+    name: &str,
+    bytes: Vec<u8>,
+) -> &'static str {
+    engine
+        .upload_document(who, session, name, bytes)
+        .await
+        .unwrap_err()
+        .code()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,11 +87,10 @@ async fn customers_upload_to_their_own_open_sessions() {
     );
 
     // Another customer may neither upload nor read.
-    let err = engine
-        .upload_document(&bob, session.id, "notes.txt", fixture("notes.txt"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "forbidden");
+    assert_eq!(
+        upload_code(&engine, &bob, session.id, "notes.txt", fixture("notes.txt")).await,
+        "forbidden"
+    );
     assert_eq!(
         engine
             .list_documents(&bob, session.id)
@@ -118,16 +132,14 @@ async fn customers_upload_to_their_own_open_sessions() {
 
     // Refused files keep their API code.
     let html = b"<!DOCTYPE html><html></html>".to_vec();
-    let err = engine
-        .upload_document(&alice, session.id, "page.txt", html)
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "unsupported_media_type");
-    let err = engine
-        .upload_document(&alice, session.id, "empty.txt", Vec::new())
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "invalid_input");
+    assert_eq!(
+        upload_code(&engine, &alice, session.id, "page.txt", html).await,
+        "unsupported_media_type"
+    );
+    assert_eq!(
+        upload_code(&engine, &alice, session.id, "empty.txt", Vec::new()).await,
+        "invalid_input"
+    );
 
     // Nobody uploads to a closed session.
     store
@@ -139,11 +151,17 @@ async fn customers_upload_to_their_own_open_sessions() {
         )
         .await
         .unwrap();
-    let err = engine
-        .upload_document(&alice, session.id, "notes.txt", fixture("notes.txt"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "forbidden");
+    assert_eq!(
+        upload_code(
+            &engine,
+            &alice,
+            session.id,
+            "notes.txt",
+            fixture("notes.txt")
+        )
+        .await,
+        "forbidden"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -155,11 +173,17 @@ async fn upload_without_documents_configured_is_unavailable() {
         .create_session(&alice, CreateSession::new(SessionKind::Support))
         .await
         .unwrap();
-    let err = engine
-        .upload_document(&alice, session.id, "notes.txt", fixture("notes.txt"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "unavailable");
+    assert_eq!(
+        upload_code(
+            &engine,
+            &alice,
+            session.id,
+            "notes.txt",
+            fixture("notes.txt")
+        )
+        .await,
+        "unavailable"
+    );
     assert!(
         engine
             .list_documents(&alice, session.id)
