@@ -1,0 +1,1 @@
+//! Placeholder until the Socket.IO tests land.
