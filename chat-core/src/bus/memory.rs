@@ -83,26 +83,26 @@ impl EventBus for InProcessBus {
         let guard = TopicGuard {
             inner: Arc::clone(&self.inner),
             topic: topic.clone(),
+            receiver: Some(receiver),
         };
-        let stream =
-            futures::stream::unfold((receiver, guard), |(mut receiver, guard)| async move {
-                let item = match receiver.recv().await {
-                    Ok(event) => BusItem::Event(event),
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        BusItem::Lagged { missed: Some(n) }
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                };
-                Some((item, (receiver, guard)))
-            });
+        let stream = futures::stream::unfold(guard, |mut guard| async move {
+            let receiver = guard.receiver.as_mut()?;
+            let item = match receiver.recv().await {
+                Ok(event) => BusItem::Event(event),
+                Err(broadcast::error::RecvError::Lagged(n)) => BusItem::Lagged { missed: Some(n) },
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            Some((item, guard))
+        });
         Ok(Box::pin(stream))
     }
 }
 
-/// Removes a topic's channel when its last subscriber goes away.
+/// A subscriber's receiver; removes the topic's channel when the last subscriber goes away.
 struct TopicGuard {
     inner: Arc<Inner>,
     topic: Topic,
+    receiver: Option<broadcast::Receiver<Arc<ChatEvent>>>,
 }
 
 impl Drop for TopicGuard {
@@ -112,10 +112,12 @@ impl Drop for TopicGuard {
             .topics
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        // This guard's receiver is dropped after the guard (tuple order), so one remains.
+        // Drop our receiver first (under the lock, so no subscribe races the count), then
+        // remove the channel only if no other subscriber is left.
+        drop(self.receiver.take());
         if topics
             .get(&self.topic)
-            .is_some_and(|s| s.receiver_count() <= 1)
+            .is_some_and(|s| s.receiver_count() == 0)
         {
             topics.remove(&self.topic);
         }
@@ -180,6 +182,22 @@ mod tests {
         assert!(matches!(sub.next().await.unwrap(), BusItem::Event(_)));
         assert_eq!(bus.topic_count(), 1);
         drop(sub);
+        assert_eq!(bus.topic_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_leaving_keeps_the_others_subscribed() {
+        let bus = InProcessBus::default();
+        let tenant = TenantId::new("t").unwrap();
+        let s = SessionId::new();
+        let topic = Topic::session(tenant.clone(), s);
+        let mut stays = bus.subscribe(&topic).await.unwrap();
+        let leaves = bus.subscribe(&topic).await.unwrap();
+        drop(leaves);
+        assert_eq!(bus.topic_count(), 1);
+        bus.publish(&topic, typing(&tenant, s)).await.unwrap();
+        assert!(matches!(stays.next().await.unwrap(), BusItem::Event(_)));
+        drop(stays);
         assert_eq!(bus.topic_count(), 0);
     }
 }
