@@ -42,7 +42,8 @@ impl RateLimit {
 /// | `ws_read_buffer_bytes` | 4 KiB | WebSocket read buffer per connection (keeps idle connections cheap) |
 /// | `ws_write_buffer_bytes` | 4 KiB | WebSocket write buffer target per connection |
 /// | `ws_rate_limit` | 10/s, burst 30 | client frames per connection; over it: `error` frame `rate_limited`, frame dropped |
-/// | `ws_queue_capacity` | 256 | outgoing frames queued per connection; when full, see "slow consumers" in [`crate::ws`] |
+/// | `ws_queue_capacity` | 256 | outgoing frames queued per connection |
+/// | `ws_stall_timeout` | 5 s | how long the outgoing queue may stay full before the client is cut off as a slow consumer (see [`crate::ws`]) |
 /// | `ws_max_sessions` | 16 | sessions joined at once per WebSocket connection |
 /// | `ws_ping_interval` | 25 s | how often the server pings a WebSocket client |
 /// | `ws_idle_timeout` | 60 s | a WebSocket connection with no incoming traffic (frames or pongs) this long is closed (1001) |
@@ -74,6 +75,8 @@ pub struct AdapterConfig {
     pub ws_rate_limit: RateLimit,
     /// Outgoing frames queued per connection.
     pub ws_queue_capacity: usize,
+    /// How long the outgoing queue may stay full before the client is cut off.
+    pub ws_stall_timeout: Duration,
     /// Sessions joined at once per connection.
     pub ws_max_sessions: usize,
     /// Interval of server pings.
@@ -100,6 +103,7 @@ impl fmt::Debug for AdapterConfig {
             .field("ws_write_buffer_bytes", &self.ws_write_buffer_bytes)
             .field("ws_rate_limit", &self.ws_rate_limit)
             .field("ws_queue_capacity", &self.ws_queue_capacity)
+            .field("ws_stall_timeout", &self.ws_stall_timeout)
             .field("ws_max_sessions", &self.ws_max_sessions)
             .field("ws_ping_interval", &self.ws_ping_interval)
             .field("ws_idle_timeout", &self.ws_idle_timeout)
@@ -126,6 +130,7 @@ impl AdapterConfig {
             ws_write_buffer_bytes: 4 * 1024,
             ws_rate_limit: RateLimit::new(10, 30),
             ws_queue_capacity: 256,
+            ws_stall_timeout: Duration::from_secs(5),
             ws_max_sessions: 16,
             ws_ping_interval: Duration::from_secs(25),
             ws_idle_timeout: Duration::from_secs(60),
@@ -208,6 +213,11 @@ impl AdapterConfig {
     /// Sets the outgoing queue per connection (at least 8).
     pub fn ws_queue_capacity(mut self, frames: usize) -> Self {
         self.ws_queue_capacity = frames.max(8);
+        self
+    }
+    /// Sets how long the outgoing queue may stay full (at least 10 ms).
+    pub fn ws_stall_timeout(mut self, timeout: Duration) -> Self {
+        self.ws_stall_timeout = timeout.max(Duration::from_millis(10));
         self
     }
     /// Sets how many sessions one connection may join (at least 1).

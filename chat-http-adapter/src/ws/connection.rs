@@ -58,20 +58,36 @@ impl Close {
 struct Outbox {
     tx: mpsc::Sender<Message>,
     close: Arc<watch::Sender<Option<Close>>>,
+    stall: Duration,
     metrics: Metrics,
 }
 
 impl Outbox {
-    /// Queues a frame. False when the connection is closing (the queue overflowed now or
-    /// before): the caller stops producing.
-    fn push(&self, frame: &ServerFrame<'_>) -> bool {
-        match self.tx.try_send(Message::Text(frame.to_json().into())) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.request_close(Close::SlowConsumer);
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+    /// Queues a frame, waiting while the queue is full (a replay burst drains as the client
+    /// reads). False when the connection is closing, or when the queue stayed full for the
+    /// stall timeout: then the client is cut off as a slow consumer. Either way the caller
+    /// stops producing.
+    async fn push(&self, frame: &ServerFrame<'_>) -> bool {
+        let message = Message::Text(frame.to_json().into());
+        let message = match self.tx.try_send(message) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            Err(mpsc::error::TrySendError::Full(message)) => message,
+        };
+        let mut close = self.close.subscribe();
+        if close.borrow_and_update().is_some() {
+            return false;
+        }
+        tokio::select! {
+            sent = tokio::time::timeout(self.stall, self.tx.send(message)) => match sent {
+                Ok(Ok(())) => true,
+                Ok(Err(_closed)) => false,
+                Err(_stalled) => {
+                    self.request_close(Close::SlowConsumer);
+                    false
+                }
+            },
+            _ = close.changed() => false,
         }
     }
 
@@ -106,6 +122,7 @@ pub(super) async fn run(state: Arc<AppState>, principal: Principal, socket: WebS
     let outbox = Outbox {
         tx,
         close: Arc::clone(&close),
+        stall: config.ws_stall_timeout,
         metrics: state.metrics().clone(),
     };
     let mut writer = tokio::spawn(write_loop(
@@ -181,11 +198,14 @@ impl Connection {
             };
             match message {
                 Message::Text(text) => self.handle_text(text.as_str()).await,
-                Message::Binary(_) => self.refuse(
-                    "invalid_input",
-                    "binary frames are not supported; send JSON text",
-                    None,
-                ),
+                Message::Binary(_) => {
+                    self.refuse(
+                        "invalid_input",
+                        "binary frames are not supported; send JSON text",
+                        None,
+                    )
+                    .await;
+                }
                 Message::Close(_) => return Close::ClientGone,
                 // Pings are answered by the codec; pongs only prove liveness.
                 Message::Ping(_) | Message::Pong(_) => {}
@@ -200,13 +220,15 @@ impl Connection {
                 "too_large",
                 &format!("frames are limited to {max} bytes"),
                 None,
-            );
+            )
+            .await;
             return;
         }
         let value: serde_json::Value = match serde_json::from_str(text) {
             Ok(value) => value,
             Err(err) => {
-                self.refuse("invalid_input", &format!("malformed JSON: {err}"), None);
+                self.refuse("invalid_input", &format!("malformed JSON: {err}"), None)
+                    .await;
                 return;
             }
         };
@@ -219,13 +241,15 @@ impl Connection {
                     wait.as_millis().max(1)
                 ),
                 head.reference(),
-            );
+            )
+            .await;
             return;
         }
         let frame = match ClientFrame::deserialize(value) {
             Ok(frame) => frame,
             Err(err) => {
-                self.refuse("invalid_input", &err.to_string(), head.reference());
+                self.refuse("invalid_input", &err.to_string(), head.reference())
+                    .await;
                 return;
             }
         };
@@ -242,19 +266,21 @@ impl Connection {
             } => self.send(session_id, content, client_msg_id).await,
             ClientFrame::Typing { session_id, state } => self.typing(session_id, state).await,
             ClientFrame::Ping => {
-                self.outbox.push(&ServerFrame::Pong);
+                self.outbox.push(&ServerFrame::Pong).await;
             }
         }
     }
 
     /// Answers a refused frame with an `error` frame.
-    fn refuse(&self, code: &'static str, message: &str, reference: Option<&str>) {
+    async fn refuse(&self, code: &'static str, message: &str, reference: Option<&str>) {
         self.state.metrics().stream_error(Transport::Ws, code);
-        self.outbox.push(&ServerFrame::Error {
-            code,
-            message,
-            reference,
-        });
+        self.outbox
+            .push(&ServerFrame::Error {
+                code,
+                message,
+                reference,
+            })
+            .await;
     }
 
     async fn join(&mut self, session_id: SessionId, after_seq: u64) {
@@ -264,7 +290,8 @@ impl Connection {
                 "conflict",
                 &format!("a connection can join at most {max} sessions; leave one first"),
                 Some("join"),
-            );
+            )
+            .await;
             return;
         }
         let subscription = match self
@@ -275,7 +302,8 @@ impl Connection {
         {
             Ok(subscription) => subscription,
             Err(err) => {
-                self.refuse(err.code(), &err.to_string(), Some("join"));
+                self.refuse(err.code(), &err.to_string(), Some("join"))
+                    .await;
                 return;
             }
         };
@@ -315,16 +343,21 @@ impl Connection {
                 self.state
                     .metrics()
                     .message_posted(Transport::Ws, outcome.created);
-                self.outbox.push(&ServerFrame::Ack {
-                    client_msg_id: key.as_deref(),
-                    message: &outcome.message,
-                });
+                self.outbox
+                    .push(&ServerFrame::Ack {
+                        client_msg_id: key.as_deref(),
+                        message: &outcome.message,
+                    })
+                    .await;
             }
-            Err(err) => self.refuse(
-                err.code(),
-                &err.to_string(),
-                Some(key.as_deref().unwrap_or("send")),
-            ),
+            Err(err) => {
+                self.refuse(
+                    err.code(),
+                    &err.to_string(),
+                    Some(key.as_deref().unwrap_or("send")),
+                )
+                .await;
+            }
         }
     }
 
@@ -335,7 +368,8 @@ impl Connection {
             .typing(&self.principal, session_id, state)
             .await
         {
-            self.refuse(err.code(), &err.to_string(), Some("typing"));
+            self.refuse(err.code(), &err.to_string(), Some("typing"))
+                .await;
         }
     }
 
@@ -367,17 +401,19 @@ async fn forward(
     while let Some(item) = subscription.next().await {
         let delivered = match item {
             Ok(SubscriptionItem::Event(event)) => {
-                let pushed = outbox.push(&ServerFrame::event(&event));
+                let pushed = outbox.push(&ServerFrame::event(&event)).await;
                 if pushed {
                     outbox.metrics.event_sent(Transport::Ws);
                 }
                 pushed
             }
             Ok(SubscriptionItem::CaughtUp { last_seq }) => {
-                let pushed = outbox.push(&ServerFrame::Joined {
-                    session_id,
-                    last_seq,
-                });
+                let pushed = outbox
+                    .push(&ServerFrame::Joined {
+                        session_id,
+                        last_seq,
+                    })
+                    .await;
                 if pushed {
                     publish_presence(&engine, &principal, session_id, PresenceState::Online).await;
                 }
@@ -387,11 +423,13 @@ async fn forward(
             Err(err) => {
                 // The subscription ended (store or bus failure): the client joins again.
                 outbox.metrics.stream_error(Transport::Ws, err.code());
-                outbox.push(&ServerFrame::Error {
-                    code: err.code(),
-                    message: &err.to_string(),
-                    reference: Some("join"),
-                });
+                outbox
+                    .push(&ServerFrame::Error {
+                        code: err.code(),
+                        message: &err.to_string(),
+                        reference: Some("join"),
+                    })
+                    .await;
                 false
             }
         };

@@ -19,12 +19,15 @@
 //!   close the connection (1009).
 //! - Liveness: the server pings every `ws_ping_interval`; a connection with no incoming traffic
 //!   (frames or pongs) for `ws_idle_timeout` is closed with 1001 "idle timeout".
-//! - Slow consumers: outgoing frames go through a bounded queue of `ws_queue_capacity`. When it
-//!   is full, the connection is not allowed to hold back the others: the queued frames are
-//!   dropped, the client gets an `error` frame with code `slow_consumer` (when the socket can
-//!   still take it within `write_timeout`) and a close frame 1013 "slow consumer", and the
-//!   connection ends. The client reconnects and joins with the last `seq` it saw; the replay
-//!   fills the gap from the store, so nothing is lost.
+//! - Slow consumers: outgoing frames go through a bounded queue of `ws_queue_capacity`, drained
+//!   by the connection's writer. Each connection has its own subscription and queue, and the
+//!   event bus never waits for a subscriber, so one slow client cannot slow the others. A
+//!   full queue first makes that connection's producers wait (a replay burst drains as the
+//!   client reads); when it stays full for `ws_stall_timeout`, the connection is cut off: the
+//!   queued frames are dropped, the client gets an `error` frame `slow_consumer` (when the
+//!   socket can still take it within `write_timeout`) and a close frame 1013 "slow consumer".
+//!   The client reconnects and joins with the last `seq` it received; the replay fills the gap
+//!   from the store, so nothing is lost.
 //! - Shutdown: the frame in progress finishes (a `send` is committed and acknowledged), then
 //!   the client gets a close frame 1012 "service restart" and should reconnect.
 
