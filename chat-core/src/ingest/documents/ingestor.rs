@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use super::blob::BlobStore;
+use super::chunk::Chunk;
 use super::extract::{Extractor, Processed};
 use super::{IngestConfig, IngestError};
 use crate::bus::{ChatEvent, EventBus, EventKind, Topic};
@@ -214,20 +215,7 @@ impl DocumentIngestor {
             chunks,
             ..
         } = self.extractor().chunk(extraction);
-        let chunks: Vec<DocumentChunk> = chunks
-            .into_iter()
-            .enumerate()
-            .map(|(ordinal, chunk)| {
-                DocumentChunk::new(
-                    tenant.clone(),
-                    document.session_id,
-                    document.id,
-                    u32::try_from(ordinal).unwrap_or(u32::MAX),
-                    chunk.text,
-                    chunk.locator,
-                )
-            })
-            .collect();
+        let chunks = document_chunks(document, chunks);
         let count = store.replace_chunks(tenant, document.id, chunks).await?;
         self.progress(document, 90).await?;
         let mut patch = DocumentPatch::default()
@@ -332,6 +320,24 @@ impl DocumentIngestor {
             tracing::warn!(error = %err, "cannot delete an unused blob");
         }
     }
+}
+
+/// The store records of a document's chunks, numbered in order.
+pub(crate) fn document_chunks(document: &ChatDocument, chunks: Vec<Chunk>) -> Vec<DocumentChunk> {
+    chunks
+        .into_iter()
+        .enumerate()
+        .map(|(ordinal, chunk)| {
+            DocumentChunk::new(
+                document.tenant_id.clone(),
+                document.session_id,
+                document.id,
+                u32::try_from(ordinal).unwrap_or(u32::MAX),
+                chunk.text,
+                chunk.locator,
+            )
+        })
+        .collect()
 }
 
 /// The client's file name, for display only: the last path component, without control

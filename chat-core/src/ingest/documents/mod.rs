@@ -29,6 +29,8 @@ mod docx;
 mod error;
 mod extract;
 mod extraction;
+#[cfg(feature = "web")]
+mod handoff;
 mod ingestor;
 mod normalize;
 mod package;
