@@ -204,3 +204,131 @@ pub(crate) mod schemas {
         updated_at: String,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use chat_core::model::{
+        Agent, AgentRole, AssignmentKind, ChatDocument, ChatMessage, ChatSession, NewDocument,
+        NewMessage, NewSession, SenderKind, SessionKind, SupportAssignment,
+    };
+    use chat_core::store::MemoryStore;
+    use chat_core::{ChatEngine, SessionId, TenantId, UserId};
+    use serde_json::Value;
+
+    use super::openapi;
+    use crate::{AdapterConfig, DevAuthenticator};
+
+    #[test]
+    fn documented_paths_and_methods_are_exactly_the_routes() {
+        let engine = ChatEngine::builder()
+            .store(Arc::new(MemoryStore::new()))
+            .build()
+            .unwrap();
+        let auth = Arc::new(DevAuthenticator::new(TenantId::new("t").unwrap()));
+        let state = crate::state::AppState::new(engine, AdapterConfig::new(auth));
+        let (_, table) = crate::router::routes(state);
+        let routes: BTreeSet<(String, String)> = table
+            .iter()
+            .map(|(method, path)| (method.as_str().to_lowercase(), (*path).to_owned()))
+            .collect();
+        assert_eq!(routes.len(), table.len(), "a route is added twice");
+
+        let doc = serde_json::to_value(openapi()).unwrap();
+        let mut documented = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                    documented.insert((method.clone(), path.clone()));
+                }
+            }
+        }
+        assert_eq!(documented, routes);
+    }
+
+    #[test]
+    fn every_operation_documents_its_errors_with_the_error_body() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let responses = op["responses"].as_object().unwrap();
+                let needs_auth = op.get("security").is_some();
+                if needs_auth {
+                    let unauthorized = &responses["401"];
+                    assert_eq!(
+                        unauthorized["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ErrorBody",
+                        "{method} {path}"
+                    );
+                    assert!(responses.contains_key("429"), "{method} {path}");
+                }
+            }
+        }
+    }
+
+    fn keys(value: &Value) -> BTreeSet<String> {
+        value.as_object().unwrap().keys().cloned().collect()
+    }
+
+    fn documented(doc: &Value, schema: &str) -> BTreeSet<String> {
+        keys(&doc["components"]["schemas"][schema]["properties"])
+    }
+
+    #[test]
+    fn documented_models_match_the_json_the_api_returns() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+        let now = chrono::Utc::now();
+        let tenant = TenantId::new("t").unwrap();
+        let user = UserId::new("u").unwrap();
+        let session = ChatSession::created(
+            NewSession::new(tenant.clone(), SessionKind::Support, user.clone()),
+            now,
+        );
+        let message = ChatMessage::appended(
+            NewMessage::new(
+                tenant.clone(),
+                session.id,
+                SenderKind::Customer,
+                Some(user.clone()),
+                "hi",
+            ),
+            1,
+            now,
+        );
+        let document = ChatDocument::recorded(
+            NewDocument::new(tenant.clone(), session.id, "a.txt", "text/plain", 2, "00"),
+            now,
+        );
+        let assignment = SupportAssignment::new(
+            tenant.clone(),
+            SessionId::new(),
+            user.clone(),
+            AssignmentKind::Manual,
+            now,
+        );
+        let agent = Agent::new(tenant, user, "U", AgentRole::Agent);
+        let cases: [(&str, Value); 5] = [
+            ("Session", serde_json::to_value(&session).unwrap()),
+            ("Message", serde_json::to_value(&message).unwrap()),
+            ("Document", serde_json::to_value(&document).unwrap()),
+            ("Assignment", serde_json::to_value(&assignment).unwrap()),
+            ("Agent", serde_json::to_value(&agent).unwrap()),
+        ];
+        for (schema, json) in cases {
+            assert_eq!(documented(&doc, schema), keys(&json), "schema {schema}");
+        }
+        let mut with_assignment = keys(&serde_json::to_value(&session).unwrap());
+        with_assignment.insert("assignment".into());
+        let flattened = &doc["components"]["schemas"]["SessionWithAssignment"];
+        let mut shown = BTreeSet::new();
+        for part in flattened["allOf"].as_array().into_iter().flatten() {
+            shown.extend(keys(&part["properties"]));
+        }
+        if shown.is_empty() {
+            shown = keys(&flattened["properties"]);
+        }
+        assert_eq!(shown, with_assignment, "SessionWithAssignment");
+    }
+}

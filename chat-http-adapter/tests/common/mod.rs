@@ -15,7 +15,9 @@ use chat_core::ingest::documents::{FsBlobStore, IngestConfig};
 use chat_core::ingest::web::{LoopbackOnlyGate, UrlIngestor, WebConfig, WebFetcher};
 use chat_core::store::{ChatStore, MemoryStore};
 use chat_core::{ChatEngine, Role, TenantId, UserId};
-use chat_http_adapter::{AdapterConfig, DevAuthenticator, Metrics, RateLimit, Shutdown, router};
+use chat_http_adapter::{
+    AdapterConfig, Authenticator, DevAuthenticator, Metrics, RateLimit, Shutdown, router,
+};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -44,6 +46,15 @@ pub fn unlimited() -> RateLimit {
 
 /// The app with adjusted settings.
 pub fn app_with(adjust: impl FnOnce(AdapterConfig) -> AdapterConfig) -> TestApp {
+    let auth = Arc::new(DevAuthenticator::new(TenantId::new(TENANT).unwrap()));
+    app_with_auth(auth, adjust)
+}
+
+/// The app with another authenticator and adjusted settings.
+pub fn app_with_auth(
+    auth: Arc<dyn Authenticator>,
+    adjust: impl FnOnce(AdapterConfig) -> AdapterConfig,
+) -> TestApp {
     let blobs = tempfile::tempdir().unwrap();
     let store: Arc<dyn ChatStore> = Arc::new(MemoryStore::new());
     let bus: Arc<dyn EventBus> = Arc::new(InProcessBus::default());
@@ -68,7 +79,6 @@ pub fn app_with(adjust: impl FnOnce(AdapterConfig) -> AdapterConfig) -> TestApp 
         )
         .build()
         .unwrap();
-    let auth = Arc::new(DevAuthenticator::new(TenantId::new(TENANT).unwrap()));
     let config = adjust(AdapterConfig::new(auth).rest_rate_limit(unlimited()));
     let metrics = config.metrics().clone();
     let shutdown = config.shutdown().clone();
