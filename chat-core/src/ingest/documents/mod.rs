@@ -29,8 +29,6 @@ mod docx;
 mod error;
 mod extract;
 mod extraction;
-#[cfg(feature = "web")]
-mod handoff;
 mod ingestor;
 mod normalize;
 mod package;
