@@ -278,6 +278,12 @@ pub(crate) async fn extract_with_pdftotext(
             }
             return Err(IngestError::corrupt("the PDF cannot be read"));
         }
+        if output.status.code() == Some(3) {
+            // pdftotext's exit code for a permission error: the owner forbids copying text.
+            return Err(IngestError::Encrypted(
+                "the PDF's permissions forbid extracting its text".into(),
+            ));
+        }
         return Err(crash_error(&output, config));
     }
     let mut budget = Budget::new(config);
