@@ -489,8 +489,15 @@ const customer = {
     if (frame.type === 'ack') { this.view.upsert(frame.message); return; }
     applyFrame(this.view, frame, this.sessionId, this.userId, (change) => {
       if (change.status) this.showStatus(change.status);
-      if (change.assignment) this.showStatus(change.assignment.ended_at ? 'open' : 'assigned');
+      // An assignment event does not say what the session became (resolved, handed back to
+      // the assistant, transferred): ask.
+      if (change.assignment) this.refreshStatus().catch(() => {});
     });
+  },
+
+  async refreshStatus() {
+    const session = await api('GET', '/sessions/' + this.sessionId, this.token);
+    this.showStatus((session.session || session).status);
   },
 
   showStatus(status) {
@@ -622,14 +629,13 @@ const agent = {
     if (frame.type === 'ack') { this.view.upsert(frame.message); return; }
     if (!this.current) return;
     applyFrame(this.view, frame, this.current.id, this.userId, (change) => {
-      if (change.status) this.current.status = change.status;
-      if (change.assignment) {
-        this.current.assigned_agent = change.assignment.ended_at ? null : change.assignment.agent_id;
-        if (change.assignment.ended_at && this.current.status === 'assigned') this.current.status = 'open';
-        if (!change.assignment.ended_at) this.current.status = 'assigned';
+      if (change.status) {
+        this.current.status = change.status;
+        this.showSession(this.current);
+        this.refresh().catch(() => {});
       }
-      this.showSession(this.current);
-      this.refresh().catch(() => {});
+      // An assignment event does not carry the session's new status: read the session.
+      if (change.assignment) this.reload().catch(() => {});
     });
   },
 
