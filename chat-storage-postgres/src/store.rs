@@ -92,6 +92,27 @@ impl PgStore {
         self.inner.pool.close();
     }
 
+    /// Drops the configured schema with everything in it (`DROP SCHEMA ... CASCADE`): for
+    /// tests and benchmarks that use a throw-away schema. Stores on it stop working.
+    ///
+    /// Errors: [`PgError::Config`]; connection and query errors.
+    pub async fn drop_schema(config: &PgConfig) -> PgResult<()> {
+        config.validate()?;
+        let (client, connection) = config.pg_config()?.connect(NoTls).await?;
+        let driver = tokio::spawn(connection);
+        // The schema is a checked identifier (see `PgConfig::validate`).
+        let result = client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+                config.schema
+            ))
+            .await;
+        drop(client);
+        // The connection ends once the client is gone; its own error does not matter here.
+        let _ = driver.await;
+        Ok(result?)
+    }
+
     /// A pooled connection.
     pub(crate) async fn client(&self) -> PgResult<Client> {
         Ok(self.inner.pool.get().await?)

@@ -80,25 +80,15 @@ impl TestSchema {
 
 impl Drop for TestSchema {
     fn drop(&mut self) {
-        // Drop runs outside async context (or inside a runtime that is shutting down): use a
+        // Drop may run outside async context (or in a runtime that is shutting down): use a
         // thread with its own small runtime.
-        let (url, name) = (self.url.clone(), self.name.clone());
+        let config = self.config();
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
+            tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let config: tokio_postgres::Config = url.parse().expect("url");
-                let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-                let driver = tokio::spawn(connection);
-                let result = client
-                    .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
-                    .await;
-                drop(client);
-                let _ = driver.await;
-                result
-            })
+                .expect("runtime")
+                .block_on(PgStore::drop_schema(&config))
         })
         .join();
         match dropped {
