@@ -11,6 +11,8 @@ mod openapi;
 mod rest;
 mod router;
 mod shutdown;
+#[cfg(feature = "socketio")]
+pub mod socketio;
 mod sse;
 mod state;
 pub mod ws;

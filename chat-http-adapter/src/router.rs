@@ -38,6 +38,8 @@ fn finish(router: Router<Arc<AppState>>, state: Arc<AppState>) -> Router {
             Arc::clone(&state),
             track_http,
         ));
+    #[cfg(feature = "socketio")]
+    let router = router.layer(crate::socketio::layer(Arc::clone(&state)));
     router.with_state(state)
 }
 
