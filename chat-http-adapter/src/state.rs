@@ -168,15 +168,33 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let has_body = req
+        let is_json = req
             .headers()
-            .get(axum::http::header::CONTENT_LENGTH)
-            .is_none_or(|len| len != "0")
-            && req.headers().contains_key(axum::http::header::CONTENT_TYPE);
-        if !has_body {
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                let mime = v.split(';').next().unwrap_or("").trim();
+                mime == "application/json" || mime.ends_with("+json")
+            });
+        let bytes = bytes::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::too_large("the request body is too large")
+                } else {
+                    ApiError::invalid_input(rejection.body_text())
+                }
+            })?;
+        if bytes.is_empty() {
             return Ok(Self(T::default()));
         }
-        let ApiJson(value) = ApiJson::<T>::from_request(req, state).await?;
-        Ok(Self(value))
+        if !is_json {
+            return Err(ApiError::unsupported_media_type(
+                "expected Content-Type: application/json",
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(|err| ApiError::invalid_input(format!("invalid JSON body: {err}")))
     }
 }

@@ -975,6 +975,16 @@ async fn support_actions_assign_transfer_notes_resolve_handback() {
     )
     .await;
     assert_eq!(bad_escalate_body.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let text_body = send(
+        &app.router,
+        Request::post(format!("{base}/escalate"))
+            .header("authorization", format!("Bearer {alice}"))
+            .header("content-type", "text/plain")
+            .body(Body::from("please"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(text_body.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
 
 #[tokio::test]
