@@ -160,20 +160,37 @@ pub(crate) fn routes(state: Arc<AppState>) -> (Router<Arc<AppState>>, Vec<(Metho
     (routes.router, routes.table)
 }
 
-/// Counts every response by method, route template and status.
+/// Counts every response by method, route template and status, inside a tracing span per
+/// request (method, route, status, duration; never bodies or tokens).
 async fn track_http(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    use tracing::Instrument;
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    // Known methods only as labels: a client must not be able to mint new label values.
+    let method = match *request.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    };
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let response = next.run(request).await.into_response();
-    state.metrics().observe_http(
-        &method,
-        &route,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+    let span =
+        tracing::info_span!("http_request", method, route = %route, status = tracing::field::Empty);
+    let response = next
+        .run(request)
+        .instrument(span.clone())
+        .await
+        .into_response();
+    let status = response.status().as_u16();
+    let took = started.elapsed();
+    span.record("status", status);
+    tracing::debug!(parent: &span, status, elapsed_ms = took.as_millis(), "request done");
+    state.metrics().observe_http(method, &route, status, took);
     response
 }

@@ -25,6 +25,7 @@
 //! socket is disconnected.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chat_core::bus::{PresenceState, TypingState};
@@ -114,22 +115,27 @@ pub(crate) fn layer(state: Arc<AppState>) -> SocketIoLayer {
         authenticate(&auth_state, &socket, auth.ok()).await
     };
     let connect_state = Arc::clone(&state);
-    let on_connect = async move |socket: SocketRef| {
+    let watching = Arc::new(AtomicBool::new(false));
+    let on_connect = async move |socket: SocketRef, io: SocketIo| {
+        // The shutdown watcher starts with the first socket, inside the server's runtime
+        // (building the router needs none).
+        if !watching.swap(true, Ordering::SeqCst) {
+            tokio::spawn(disconnect_on_shutdown(connect_state.shutdown().clone(), io));
+        }
         register(Arc::clone(&connect_state), &socket);
     };
     io.ns(NAMESPACE, on_connect.with(authenticate));
-
-    // On shutdown, every socket is told to go (socket.io clients reconnect by themselves).
-    let shutdown = state.shutdown().clone();
-    tokio::spawn(async move {
-        shutdown.triggered().await;
-        if let Some(ns) = io.of(NAMESPACE) {
-            if let Err(err) = ns.disconnect().await {
-                tracing::debug!(error = %err, "socket.io disconnect on shutdown failed");
-            }
-        }
-    });
     layer
+}
+
+/// On shutdown, every socket is told to go (socket.io clients reconnect by themselves).
+async fn disconnect_on_shutdown(shutdown: crate::Shutdown, io: SocketIo) {
+    shutdown.triggered().await;
+    if let Some(ns) = io.of(NAMESPACE) {
+        if let Err(err) = ns.disconnect().await {
+            tracing::debug!(error = %err, "socket.io disconnect on shutdown failed");
+        }
+    }
 }
 
 /// The connect middleware: authenticates and stores the principal.

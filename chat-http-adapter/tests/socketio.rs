@@ -11,7 +11,9 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::Stdio;
+
 use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 use chat_core::engine::PostMessage;
 use chat_core::{Principal, Role, SessionId, TenantId, UserId};
@@ -137,4 +139,44 @@ async fn socket_io_client_websocket_only() {
     if node_ready() {
         run_client("websocket").await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_disconnects_socket_io_clients() {
+    if !node_ready() {
+        return;
+    }
+    let app = app();
+    let alice = customer("alice");
+    let session = open_session(&app.router, &alice).await;
+    let addr = serve(app.router.clone()).await;
+    let mut child = tokio::process::Command::new("node")
+        .arg(js_dir().join("socketio_client.mjs"))
+        .arg(format!("http://{addr}"))
+        .arg(&alice)
+        .arg(&session)
+        .arg("shutdown")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the node client never joined")
+        .unwrap();
+    assert_eq!(ready.as_deref(), Some("READY"));
+    assert_eq!(app.shutdown.open_connections(), 1);
+
+    app.shutdown.trigger();
+    let report = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the client was not disconnected")
+        .unwrap()
+        .unwrap();
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["disconnect"], "io server disconnect", "{report}");
+    assert!(child.wait().await.unwrap().success());
+    assert!(app.shutdown.drain(Duration::from_secs(5)).await);
 }

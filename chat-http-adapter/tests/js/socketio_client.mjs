@@ -20,7 +20,7 @@ function options() {
     opts.transports = ["polling"];
   } else if (mode === "websocket") {
     opts.transports = ["websocket"];
-  } else if (mode === "upgrade") {
+  } else if (mode === "upgrade" || mode === "shutdown") {
     opts.transports = ["polling", "websocket"];
     opts.upgrade = true;
   } else {
@@ -75,7 +75,20 @@ async function postOverRest(content) {
   return (await response.json()).seq;
 }
 
+// Mode "shutdown": join, say READY, then report how the server let go of the socket.
+async function awaitShutdown() {
+  const socket = await connect({ auth: { token }, reconnection: false, transports: ["websocket"] });
+  const join = await socket.timeout(TIMEOUT_MS).emitWithAck("join-session", { session_id: sessionId, after_seq: 0 });
+  if (!join.ok) fail("join refused");
+  const gone = new Promise((resolve) => socket.once("disconnect", resolve));
+  console.log("READY");
+  const reason = await gone;
+  clearTimeout(watchdog);
+  console.log(JSON.stringify({ mode, disconnect: reason }));
+}
+
 async function main() {
+  if (mode === "shutdown") return awaitShutdown();
   const result = { mode };
 
   // A bad token is refused with connect_error.
