@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use super::{ChatEngine, ChatEngineBuilder, ChatError, ChatResult};
-use crate::auth::{self, Principal};
+use crate::auth::Principal;
 use crate::ids::{DocumentId, SessionId};
 use crate::ingest::documents::{BlobStore, DocumentIngestor, IngestConfig, IngestError, Upload};
-use crate::model::{ChatDocument, ChatSession, SessionStatus, Visibility};
+use crate::model::{ChatDocument, Visibility};
 
 /// What the builder keeps until the engine's store and bus are known.
 #[derive(Debug, Clone)]
@@ -62,16 +62,8 @@ impl ChatEngine {
         filename: &str,
         bytes: Vec<u8>,
     ) -> ChatResult<Upload> {
-        let session = self.document_session(principal, session_id).await?;
-        if !auth::can_post(principal, &session, Visibility::Public) {
-            return Err(ChatError::Forbidden(
-                if session.status == SessionStatus::Closed {
-                    "the session is closed".into()
-                } else {
-                    "you may not post to this session".into()
-                },
-            ));
-        }
+        self.postable_session(principal, session_id, Visibility::Public)
+            .await?;
         let ingestor = self.document_ingestor()?;
         Ok(ingestor
             .upload(&principal.tenant_id, session_id, filename, bytes)
@@ -86,7 +78,7 @@ impl ChatEngine {
         principal: &Principal,
         session_id: SessionId,
     ) -> ChatResult<Vec<ChatDocument>> {
-        self.document_session(principal, session_id).await?;
+        self.get_session(principal, session_id).await?;
         Ok(self
             .store()
             .list_documents(&principal.tenant_id, session_id)
@@ -102,7 +94,7 @@ impl ChatEngine {
         session_id: SessionId,
         document_id: DocumentId,
     ) -> ChatResult<ChatDocument> {
-        self.document_session(principal, session_id).await?;
+        self.get_session(principal, session_id).await?;
         let document = self
             .store()
             .get_document(&principal.tenant_id, document_id)
@@ -113,21 +105,6 @@ impl ChatEngine {
             )));
         }
         Ok(document)
-    }
-
-    async fn document_session(
-        &self,
-        principal: &Principal,
-        session_id: SessionId,
-    ) -> ChatResult<ChatSession> {
-        let session = self
-            .store()
-            .get_session(&principal.tenant_id, session_id)
-            .await?;
-        if !auth::can_view_session(principal, &session) {
-            return Err(ChatError::Forbidden("you may not see this session".into()));
-        }
-        Ok(session)
     }
 }
 

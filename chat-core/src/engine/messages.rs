@@ -7,7 +7,8 @@ use crate::auth::{self, Principal};
 use crate::bus::{ChatEvent, EventKind, PresenceState, Topic, TypingState};
 use crate::ids::SessionId;
 use crate::model::{
-    ChatMessage, NewMessage, SenderKind, SessionPatch, SessionStatus, SystemEvent, Visibility,
+    ChatMessage, ChatSession, NewMessage, SenderKind, SessionPatch, SessionStatus, SystemEvent,
+    Visibility,
 };
 use crate::store::MessageQuery;
 
@@ -87,23 +88,8 @@ impl ChatEngine {
             validate::client_msg_id(id, config)?;
         }
         let session = self
-            .store()
-            .get_session(&principal.tenant_id, session_id)
+            .postable_session(principal, session_id, input.visibility)
             .await?;
-        if !auth::can_view_session(principal, &session) {
-            return Err(ChatError::Forbidden(
-                "you may not post to this session".into(),
-            ));
-        }
-        if !auth::can_post(principal, &session, input.visibility) {
-            return Err(ChatError::Forbidden(match input.visibility {
-                Visibility::Internal if !principal.is_staff() => {
-                    "only staff can write internal notes".into()
-                }
-                _ if session.status == SessionStatus::Closed => "the session is closed".into(),
-                _ => "you may not post to this session".into(),
-            }));
-        }
         let sender = if principal.is_staff() {
             SenderKind::Agent
         } else {
@@ -236,6 +222,37 @@ impl ChatEngine {
         };
         self.publish_ephemeral(principal, session_id, kind).await;
         Ok(())
+    }
+
+    /// The session, when the caller may post to it with this visibility.
+    ///
+    /// Errors: `NotFound`; `Forbidden` with the reason (not visible, internal note by a
+    /// customer, closed session).
+    pub(crate) async fn postable_session(
+        &self,
+        principal: &Principal,
+        session_id: SessionId,
+        visibility: Visibility,
+    ) -> ChatResult<ChatSession> {
+        let session = self
+            .store()
+            .get_session(&principal.tenant_id, session_id)
+            .await?;
+        if !auth::can_post(principal, &session, visibility) {
+            return Err(ChatError::Forbidden(
+                if !auth::can_view_session(principal, &session) {
+                    "you may not post to this session"
+                } else if visibility == Visibility::Internal && !principal.is_staff() {
+                    "only staff can write internal notes"
+                } else if session.status == SessionStatus::Closed {
+                    "the session is closed"
+                } else {
+                    "you may not post to this session"
+                }
+                .into(),
+            ));
+        }
+        Ok(session)
     }
 
     async fn publish_ephemeral(

@@ -4,7 +4,7 @@
 use std::sync::{Arc, OnceLock};
 
 use super::{ChatEngine, ChatEngineBuilder, ChatError, ChatResult};
-use crate::auth::{self, Principal};
+use crate::auth::Principal;
 use crate::ids::SessionId;
 use crate::ingest::web::{SubmittedUrl, UrlIngestor, WebConfig, WebError};
 use crate::model::Visibility;
@@ -71,22 +71,8 @@ impl ChatEngine {
         session_id: SessionId,
         url: &str,
     ) -> ChatResult<SubmittedUrl> {
-        let session = self
-            .store()
-            .get_session(&principal.tenant_id, session_id)
+        self.postable_session(principal, session_id, Visibility::Public)
             .await?;
-        if !auth::can_view_session(principal, &session) {
-            return Err(ChatError::Forbidden("you may not see this session".into()));
-        }
-        if !auth::can_post(principal, &session, Visibility::Public) {
-            return Err(ChatError::Forbidden(
-                if session.status == crate::model::SessionStatus::Closed {
-                    "the session is closed".into()
-                } else {
-                    "you may not post to this session".into()
-                },
-            ));
-        }
         let ingestor = self.url_ingestor()?;
         Ok(ingestor
             .submit(&principal.tenant_id, session_id, url)
