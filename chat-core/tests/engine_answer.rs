@@ -387,3 +387,62 @@ async fn no_sources_means_the_prompt_says_so() {
     assert!(request.passages.is_empty());
     assert!(request.system.contains("No sources were found"));
 }
+
+#[tokio::test]
+async fn settings_changes_apply_to_the_next_answer_without_a_restart() {
+    use chat_core::model::SessionKind;
+    use chat_core::provider::{AiSettings, MemorySettings, SettingsScope};
+
+    let provider = Arc::new(MockProvider::new("scripted").repeat(MockReply::answer(["ok"])));
+    let settings = Arc::new(MemorySettings::new());
+    let tenant = chat_core::TenantId::new("t1").unwrap();
+    settings.set(
+        &tenant,
+        SettingsScope::Global,
+        AiSettings::new()
+            .model("global-model")
+            .temperature(0.7)
+            .system_prompt(SessionKind::Support, "GLOBAL PROMPT"),
+    );
+    let engine = ChatEngine::builder()
+        .store(Arc::new(chat_core::store::MemoryStore::new()))
+        .provider(provider.clone())
+        .settings(settings.clone())
+        .build()
+        .unwrap();
+    let (alice, session, mut sub) = customer_session(&engine).await;
+    engine
+        .post_message(&alice, session, PostMessage::new("first"))
+        .await
+        .unwrap();
+    until_answer(&mut sub).await;
+
+    // Support-specific settings win over global ones, from the next answer on.
+    settings.set(
+        &tenant,
+        SettingsScope::Support,
+        AiSettings::new()
+            .model("support-model")
+            .max_tokens(77)
+            .system_prompt(SessionKind::Support, "SUPPORT PROMPT"),
+    );
+    engine
+        .post_message(&alice, session, PostMessage::new("second"))
+        .await
+        .unwrap();
+    until_answer(&mut sub).await;
+
+    let requests = provider.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests[0].system.starts_with("GLOBAL PROMPT"));
+    assert_eq!(requests[0].model.as_deref(), Some("global-model"));
+    assert_eq!(requests[0].temperature, Some(0.7));
+    assert!(requests[1].system.starts_with("SUPPORT PROMPT"));
+    assert_eq!(requests[1].model.as_deref(), Some("support-model"));
+    assert_eq!(requests[1].max_tokens, Some(77));
+    assert_eq!(
+        requests[1].temperature,
+        Some(0.7),
+        "unset fields fall back to the global layer"
+    );
+}
