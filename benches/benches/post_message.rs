@@ -1,6 +1,7 @@
 //! Persisted message throughput through the engine (validate, authorize, append with seq,
 //! publish): one session with one writer, and 64 sessions with 8 concurrent writers. The
-//! in-memory store runs in the same process as the baseline.
+//! in-memory store runs in the same process as the baseline; PostgreSQL (a fresh schema at
+//! `CHAT_TEST_POSTGRES_URL`, in-process bus) runs beside SQLite when the variable is set.
 // A benchmark harness aborts on a failed setup step; that is its error handling.
 #![allow(clippy::expect_used)]
 
@@ -22,7 +23,7 @@ fn post_message(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.measurement_time(Duration::from_secs(8));
 
-    for backend in [Backend::Memory, Backend::Sqlite] {
+    for backend in Backend::available() {
         let (store, _dir) = runtime.block_on(backend.open());
         let engine = setup::engine(store);
         let customer = setup::principal("customer-0", Role::Customer);
