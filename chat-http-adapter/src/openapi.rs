@@ -2,7 +2,9 @@
 //! served at `/api/v1/openapi.json`. Streaming endpoints (WebSocket, SSE, Socket.IO) are
 //! listed with a description of their protocol.
 
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::rest;
@@ -24,7 +26,7 @@ use crate::rest;
         rest::system::openapi_json, rest::system::healthz, rest::system::metrics,
     ),
     components(schemas(crate::ErrorBody, crate::ErrorDetail)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &StandardErrors),
     tags(
         (name = "sessions"), (name = "messages"), (name = "documents"), (name = "support"),
         (name = "streaming", description = "WebSocket and SSE; see the crate documentation for the frames"),
@@ -42,6 +44,91 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+    }
+}
+
+/// Adds the error responses every operation of a kind has, so that the annotations list only
+/// their successes and their particular errors: operations needing a token can answer 401,
+/// 429 and 503; those on a session (`{id}`) 403, 404 and 422 (malformed id); those with query
+/// parameters 422; those with a JSON body 413, 415 and 422. A response an annotation already documents is kept.
+struct StandardErrors;
+
+impl Modify for StandardErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let on_session = path.contains("{id}");
+            for operation in [&mut item.get, &mut item.post, &mut item.put]
+                .into_iter()
+                .flatten()
+            {
+                add_standard_errors(operation, on_session);
+            }
+        }
+    }
+}
+
+fn add_standard_errors(operation: &mut Operation, on_session: bool) {
+    let authenticated = operation.security.is_some();
+    let json_body = operation
+        .request_body
+        .as_ref()
+        .is_some_and(|body| match body {
+            RefOr::T(body) => body.content.contains_key("application/json"),
+            RefOr::Ref(_) => false,
+        });
+    let has_query = operation.parameters.iter().flatten().any(|p| match p {
+        RefOr::T(p) => p.parameter_in == utoipa::openapi::path::ParameterIn::Query,
+        RefOr::Ref(_) => false,
+    });
+    let mut errors: Vec<(&str, &str)> = Vec::new();
+    if authenticated {
+        errors.extend([
+            ("401", "Missing or invalid credentials"),
+            ("429", "Too many requests (see Retry-After)"),
+            ("503", "A backend is unavailable"),
+        ]);
+    }
+    if on_session {
+        errors.extend([
+            ("403", "The caller may not do this in this session"),
+            (
+                "404",
+                "No such session (or document) in the caller's tenant",
+            ),
+            ("422", "Malformed id or input"),
+        ]);
+    }
+    if has_query && authenticated {
+        errors.push(("422", "Malformed query parameter"));
+    }
+    if json_body {
+        errors.extend([
+            ("413", "Body or field over its limit"),
+            ("415", "Not Content-Type: application/json"),
+            (
+                "422",
+                "Malformed JSON, missing or unknown fields, invalid values",
+            ),
+        ]);
+    }
+    for (status, description) in errors {
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| {
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description(description)
+                        .content(
+                            "application/json",
+                            utoipa::openapi::ContentBuilder::new()
+                                .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                                .build(),
+                        )
+                        .build(),
+                )
+            });
     }
 }
 
@@ -264,6 +351,21 @@ mod tests {
                     );
                     assert!(responses.contains_key("429"), "{method} {path}");
                 }
+                if path.contains("{id}") {
+                    for status in ["403", "404", "422"] {
+                        assert!(responses.contains_key(status), "{method} {path} {status}");
+                    }
+                }
+                let json_body = op["requestBody"]["content"]["application/json"].is_object();
+                if json_body {
+                    for status in ["413", "415", "422"] {
+                        assert!(responses.contains_key(status), "{method} {path} {status}");
+                    }
+                }
+                assert!(
+                    responses.keys().any(|s| s.starts_with('2') || s == "101"),
+                    "{method} {path} documents its success"
+                );
             }
         }
     }

@@ -44,10 +44,7 @@ pub(crate) struct EventsQuery {
         ("Last-Event-ID" = Option<u64>, Header, description = "The last `seq` seen"),
         EventsQuery),
     responses(
-        (status = 200, description = "`text/event-stream`; see the crate documentation", content_type = "text/event-stream"),
-        (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody),
-        (status = 404, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody),
-        (status = 429, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
+        (status = 200, description = "`text/event-stream`; see the crate documentation", content_type = "text/event-stream")),
     security(("bearer" = [])))]
 pub(crate) async fn events(
     State(state): State<Arc<AppState>>,

@@ -55,10 +55,7 @@ pub(crate) struct UploadForm {
     responses(
         (status = 202, description = "Accepted; processing reports `document_status` events", body = schemas::Document),
         (status = 200, description = "The session already had this file", body = schemas::Document),
-        (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody),
-        (status = 404, body = crate::ErrorBody), (status = 413, body = crate::ErrorBody),
         (status = 415, description = "Not multipart, or a file type that is not accepted", body = crate::ErrorBody),
-        (status = 422, body = crate::ErrorBody), (status = 429, body = crate::ErrorBody),
         (status = 503, description = "Uploads are not configured", body = crate::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn upload(
@@ -132,10 +129,7 @@ async fn read_file_field(
 #[utoipa::path(get, path = "/api/v1/sessions/{id}/documents", tag = "documents",
     params(("id" = Uuid, Path, description = "Session id")),
     responses(
-        (status = 200, description = "`{documents}`", body = schemas::DocumentList),
-        (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody),
-        (status = 404, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody),
-        (status = 429, body = crate::ErrorBody)),
+        (status = 200, description = "`{documents}`", body = schemas::DocumentList)),
     security(("bearer" = [])))]
 pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
@@ -150,10 +144,7 @@ pub(crate) async fn list(
 #[utoipa::path(get, path = "/api/v1/sessions/{id}/documents/{doc_id}", tag = "documents",
     params(("id" = Uuid, Path, description = "Session id"), ("doc_id" = Uuid, Path, description = "Document id")),
     responses(
-        (status = 200, description = "The document", body = schemas::Document),
-        (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody),
-        (status = 404, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody),
-        (status = 429, body = crate::ErrorBody)),
+        (status = 200, description = "The document", body = schemas::Document)),
     security(("bearer" = [])))]
 pub(crate) async fn get(
     State(state): State<Arc<AppState>>,
@@ -174,11 +165,8 @@ pub(crate) async fn get(
     responses(
         (status = 202, description = "Accepted", body = schemas::Document),
         (status = 200, description = "The session already had this URL", body = schemas::Document),
-        (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody),
-        (status = 404, body = crate::ErrorBody), (status = 413, description = "URL too long", body = crate::ErrorBody),
-        (status = 415, body = crate::ErrorBody),
-        (status = 422, description = "Malformed or refused URL (private address, bad scheme...)", body = crate::ErrorBody),
-        (status = 429, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
+        (status = 413, description = "URL too long", body = crate::ErrorBody),
+        (status = 422, description = "Malformed or refused URL (private address, bad scheme...)", body = crate::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn submit_url(
     State(state): State<Arc<AppState>>,

@@ -42,10 +42,7 @@ pub(crate) struct PostMessageBody {
 #[utoipa::path(get, path = "/api/v1/sessions/{id}/messages", tag = "messages",
     params(("id" = Uuid, Path, description = "Session id"), ListMessagesQuery),
     responses(
-        (status = 200, description = "`{messages, next_after_seq, has_more}`", body = schemas::MessagePage),
-        (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody),
-        (status = 404, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody),
-        (status = 429, body = crate::ErrorBody)),
+        (status = 200, description = "`{messages, next_after_seq, has_more}`", body = schemas::MessagePage)),
     security(("bearer" = [])))]
 pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
@@ -73,10 +70,7 @@ pub(crate) async fn list(
     responses(
         (status = 201, description = "The new message", body = schemas::Message),
         (status = 200, description = "A retry: the message first stored with this `client_msg_id`", body = schemas::Message),
-        (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody),
-        (status = 404, body = crate::ErrorBody), (status = 409, description = "`client_msg_id` used by someone else", body = crate::ErrorBody),
-        (status = 413, body = crate::ErrorBody), (status = 415, body = crate::ErrorBody),
-        (status = 422, body = crate::ErrorBody), (status = 429, body = crate::ErrorBody)),
+        (status = 409, description = "`client_msg_id` used by someone else", body = crate::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn post(
     State(state): State<Arc<AppState>>,

@@ -67,9 +67,7 @@ pub(crate) struct ListSessionsQuery {
     request_body = CreateSessionBody,
     responses(
         (status = 201, description = "The session", body = schemas::Session),
-        (status = 401, body = crate::ErrorBody), (status = 403, description = "Staff cannot open sessions", body = crate::ErrorBody),
-        (status = 413, body = crate::ErrorBody), (status = 415, body = crate::ErrorBody),
-        (status = 422, body = crate::ErrorBody), (status = 429, body = crate::ErrorBody)),
+        (status = 403, description = "Staff cannot open sessions", body = crate::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn create(
     State(state): State<Arc<AppState>>,
@@ -91,10 +89,7 @@ pub(crate) async fn create(
 #[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions",
     params(("id" = Uuid, Path, description = "Session id")),
     responses(
-        (status = 200, description = "The session and `assignment`", body = schemas::SessionWithAssignment),
-        (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody),
-        (status = 404, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody),
-        (status = 429, body = crate::ErrorBody)),
+        (status = 200, description = "The session and `assignment`", body = schemas::SessionWithAssignment)),
     security(("bearer" = [])))]
 pub(crate) async fn get(
     State(state): State<Arc<AppState>>,
@@ -120,9 +115,7 @@ pub(crate) async fn get(
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions",
     params(ListSessionsQuery),
     responses(
-        (status = 200, description = "`{sessions, next_cursor}`", body = schemas::SessionPage),
-        (status = 401, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody),
-        (status = 429, body = crate::ErrorBody)),
+        (status = 200, description = "`{sessions, next_cursor}`", body = schemas::SessionPage)),
     security(("bearer" = [])))]
 pub(crate) async fn list(
     State(state): State<Arc<AppState>>,

@@ -69,10 +69,7 @@ pub(crate) struct AvailabilityBody {
     request_body(content = Option<EscalateBody>, description = "Optional"),
     responses(
         (status = 200, description = "The session after the change", body = schemas::Session),
-        (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody),
-        (status = 404, body = crate::ErrorBody), (status = 409, description = "Closed, or no manager free", body = crate::ErrorBody),
-        (status = 413, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody),
-        (status = 429, body = crate::ErrorBody)),
+        (status = 409, description = "Closed, or no manager free", body = crate::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn escalate(
     State(state): State<Arc<AppState>>,
@@ -91,10 +88,7 @@ pub(crate) async fn escalate(
     request_body = AssignBody,
     responses(
         (status = 200, description = "The assignment", body = schemas::Assignment),
-        (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody),
-        (status = 404, body = crate::ErrorBody), (status = 409, description = "Already assigned, agent at capacity, or closed", body = crate::ErrorBody),
-        (status = 415, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody),
-        (status = 429, body = crate::ErrorBody)),
+        (status = 409, description = "Already assigned, agent at capacity, or closed", body = crate::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn assign(
     State(state): State<Arc<AppState>>,
@@ -112,11 +106,7 @@ pub(crate) async fn assign(
     params(("id" = Uuid, Path, description = "Session id")),
     request_body = TransferBody,
     responses(
-        (status = 200, description = "The new assignment", body = schemas::Assignment),
-        (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody),
-        (status = 404, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody),
-        (status = 413, body = crate::ErrorBody), (status = 415, body = crate::ErrorBody),
-        (status = 422, body = crate::ErrorBody), (status = 429, body = crate::ErrorBody)),
+        (status = 200, description = "The new assignment", body = schemas::Assignment)),
     security(("bearer" = [])))]
 pub(crate) async fn transfer(
     State(state): State<Arc<AppState>>,
@@ -137,11 +127,7 @@ pub(crate) async fn transfer(
     params(("id" = Uuid, Path, description = "Session id")),
     request_body = NoteBody,
     responses(
-        (status = 201, description = "The note (a message with visibility `internal`)", body = schemas::Message),
-        (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody),
-        (status = 404, body = crate::ErrorBody), (status = 413, body = crate::ErrorBody),
-        (status = 415, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody),
-        (status = 429, body = crate::ErrorBody)),
+        (status = 201, description = "The note (a message with visibility `internal`)", body = schemas::Message)),
     security(("bearer" = [])))]
 pub(crate) async fn add_note(
     State(state): State<Arc<AppState>>,
@@ -157,10 +143,7 @@ pub(crate) async fn add_note(
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/resolve", tag = "support",
     params(("id" = Uuid, Path, description = "Session id")),
     responses(
-        (status = 200, description = "The session after the change", body = schemas::Session),
-        (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody),
-        (status = 404, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody),
-        (status = 422, body = crate::ErrorBody), (status = 429, body = crate::ErrorBody)),
+        (status = 200, description = "The session after the change", body = schemas::Session)),
     security(("bearer" = [])))]
 pub(crate) async fn resolve(
     State(state): State<Arc<AppState>>,
@@ -174,10 +157,7 @@ pub(crate) async fn resolve(
 #[utoipa::path(post, path = "/api/v1/sessions/{id}/handback", tag = "support",
     params(("id" = Uuid, Path, description = "Session id")),
     responses(
-        (status = 200, description = "The session after the change", body = schemas::Session),
-        (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody),
-        (status = 404, body = crate::ErrorBody), (status = 409, body = crate::ErrorBody),
-        (status = 422, body = crate::ErrorBody), (status = 429, body = crate::ErrorBody)),
+        (status = 200, description = "The session after the change", body = schemas::Session)),
     security(("bearer" = [])))]
 pub(crate) async fn hand_back(
     State(state): State<Arc<AppState>>,
@@ -192,9 +172,7 @@ pub(crate) async fn hand_back(
     request_body = AvailabilityBody,
     responses(
         (status = 200, description = "The agent record", body = schemas::Agent),
-        (status = 401, body = crate::ErrorBody), (status = 403, description = "Customers", body = crate::ErrorBody),
-        (status = 415, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody),
-        (status = 429, body = crate::ErrorBody)),
+        (status = 403, description = "Customers", body = crate::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn set_availability(
     State(state): State<Arc<AppState>>,

@@ -49,8 +49,8 @@ use crate::state::{AppState, StreamCaller};
     params(("token" = Option<String>, Query, description = "Bearer token, for clients that cannot set headers")),
     responses(
         (status = 101, description = "Switching protocols"),
-        (status = 401, body = crate::ErrorBody), (status = 422, description = "Not a WebSocket upgrade request", body = crate::ErrorBody),
-        (status = 429, body = crate::ErrorBody), (status = 503, description = "Shutting down", body = crate::ErrorBody)),
+        (status = 422, description = "Not a WebSocket upgrade request", body = crate::ErrorBody),
+        (status = 503, description = "Shutting down", body = crate::ErrorBody)),
     security(("bearer" = [])))]
 pub(crate) async fn upgrade(
     State(state): State<Arc<AppState>>,
