@@ -160,8 +160,11 @@ impl HttpClient {
         Ok(ips)
     }
 
-    /// Opens a connection (TCP, plus TLS for https) to one of the checked addresses.
-    async fn connect(&self, url: &Url) -> Result<Box<dyn Io>, WebError> {
+    /// Opens a TCP connection to one of the checked addresses of the URL's host, on the URL's
+    /// port (the JavaScript renderer's proxy tunnels through this too).
+    ///
+    /// Errors: `Resolve`, `BlockedAddress`, `GateRefused`, `Connect`, `Timeout`.
+    pub(crate) async fn connect_tcp(&self, url: &Url) -> Result<TcpStream, WebError> {
         let host = host_label(url);
         let port = url
             .port_or_known_default()
@@ -192,6 +195,13 @@ impl HttpClient {
             });
         };
         let _ = tcp.set_nodelay(true);
+        Ok(tcp)
+    }
+
+    /// Opens a connection (TCP, plus TLS for https) to one of the checked addresses.
+    async fn connect(&self, url: &Url) -> Result<Box<dyn Io>, WebError> {
+        let host = host_label(url);
+        let tcp = self.connect_tcp(url).await?;
         if url.scheme() != "https" {
             return Ok(Box::new(tcp));
         }

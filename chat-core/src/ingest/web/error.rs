@@ -136,6 +136,18 @@ pub enum WebError {
     /// The TLS client could not be set up.
     #[error("TLS setup failed: {0}")]
     TlsSetup(String),
+    /// JavaScript rendering failed in the browser (feature `js-render`): Chromium could not be
+    /// started, crashed, or the page could not be loaded or read.
+    #[error("rendering failed: {0}")]
+    Render(String),
+    /// The document pipeline could not read a linked PDF (encrypted, corrupt, image only...).
+    #[error("the linked PDF cannot be read: {message}")]
+    Document {
+        /// The document pipeline's code (`encrypted`, `corrupt`, `timeout`, ...).
+        code: String,
+        /// Its message.
+        message: String,
+    },
 }
 
 impl WebError {
@@ -166,6 +178,8 @@ impl WebError {
             Self::CachedFailure { code, .. } => code,
             Self::Store(_) => "store_failed",
             Self::TlsSetup(_) => "tls_setup_failed",
+            Self::Render(_) => "render_failed",
+            Self::Document { code, .. } => code,
         }
     }
 
@@ -209,6 +223,7 @@ impl WebError {
                 | Self::HttpStatus { .. }
                 | Self::UnsupportedContentType(_)
                 | Self::NoContent
+                | Self::Document { .. }
         )
     }
 
@@ -218,7 +233,8 @@ impl WebError {
             Self::Resolve { .. }
             | Self::Connect { .. }
             | Self::Timeout { .. }
-            | Self::RateLimited { .. } => true,
+            | Self::RateLimited { .. }
+            | Self::Render(_) => true,
             Self::HttpStatus { status } => *status >= 500 || *status == 429,
             Self::Store(err) => err.is_retryable(),
             _ => false,

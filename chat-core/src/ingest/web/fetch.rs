@@ -153,6 +153,12 @@ impl WebFetcher {
         &self.config
     }
 
+    /// The guarded client (the JavaScript renderer's proxy connects through it).
+    #[cfg(feature = "js-render")]
+    pub(crate) fn client(&self) -> &HttpClient {
+        &self.client
+    }
+
     /// Validates a URL without any network traffic (see [`validate_url`]).
     ///
     /// Errors: as [`validate_url`].

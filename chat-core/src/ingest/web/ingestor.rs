@@ -101,6 +101,8 @@ pub struct UrlIngestor {
     pdf: Option<Arc<dyn PdfHandoff>>,
     stats: CacheStats,
     jobs: Arc<Semaphore>,
+    #[cfg(feature = "js-render")]
+    renderer: Option<Arc<super::render::JsRenderer>>,
 }
 
 impl UrlIngestor {
@@ -130,7 +132,27 @@ impl UrlIngestor {
             pdf: None,
             stats: CacheStats::default(),
             jobs,
+            #[cfg(feature = "js-render")]
+            renderer: None,
         }
+    }
+
+    /// Renders HTML pages whose plain fetch yields fewer than `js_render_min_chars` characters
+    /// of text with headless Chromium (feature `js-render`), through this ingestor's fetcher
+    /// (same guard, resolver and socket gate); the rendered DOM goes through the same
+    /// extraction. When rendering fails, the plain result stands (or, without text, the
+    /// rendering error is the URL's error). The browser starts on the first render.
+    #[cfg(feature = "js-render")]
+    pub fn js_render(mut self, config: super::render::RenderConfig) -> Self {
+        let renderer = super::render::JsRenderer::new(Arc::clone(&self.fetcher), config);
+        self.renderer = Some(Arc::new(renderer));
+        self
+    }
+
+    /// The JavaScript renderer, when [`js_render`](Self::js_render) set one.
+    #[cfg(feature = "js-render")]
+    pub fn renderer(&self) -> Option<&Arc<super::render::JsRenderer>> {
+        self.renderer.as_ref()
     }
 
     /// Hands PDFs to the document pipeline (without it, PDF links fail with
@@ -252,7 +274,7 @@ impl UrlIngestor {
                 self.stats.count(CacheOutcome::Miss);
                 return Ok(LoadOutcome::Pdf(pdf));
             }
-            Ok(FetchOutcome::Page(page)) => self.extract(tenant, url, page).await,
+            Ok(FetchOutcome::Page(page)) => self.extract_page(tenant, url, page).await,
             Err(err) => Err(err),
         };
         self.stats.count(CacheOutcome::Miss);
@@ -278,6 +300,67 @@ impl UrlIngestor {
                 }
                 Err(err)
             }
+        }
+    }
+
+    /// Extracts a fetched page; with a renderer, an HTML page with too little text is rendered
+    /// and extracted again.
+    async fn extract_page(
+        &self,
+        tenant: &TenantId,
+        url: &Url,
+        fetched: FetchedPage,
+    ) -> Result<(UrlCacheEntry, LoadedPage), WebError> {
+        #[cfg(feature = "js-render")]
+        if let Some(renderer) = &self.renderer {
+            if fetched.media_type != "text/plain" {
+                return self.extract_or_render(renderer, tenant, url, fetched).await;
+            }
+        }
+        self.extract(tenant, url, fetched).await
+    }
+
+    #[cfg(feature = "js-render")]
+    async fn extract_or_render(
+        &self,
+        renderer: &super::render::JsRenderer,
+        tenant: &TenantId,
+        url: &Url,
+        fetched: FetchedPage,
+    ) -> Result<(UrlCacheEntry, LoadedPage), WebError> {
+        let min_chars = self.fetcher.config().js_render_min_chars;
+        let plain = self.extract(tenant, url, fetched.clone()).await;
+        let plain_chars = match &plain {
+            Ok((_, page)) => page.text.chars().count(),
+            Err(WebError::NoContent) => 0,
+            Err(_) => return plain,
+        };
+        if plain_chars >= min_chars {
+            return plain;
+        }
+        let target = Url::parse(&fetched.final_url).unwrap_or_else(|_| url.clone());
+        let rendered = match renderer.render(&target).await {
+            Ok(rendered) => rendered,
+            Err(err) => {
+                tracing::info!(code = err.code(), error = %err, "rendering failed; the plain fetch stands");
+                return if plain_chars > 0 { plain } else { Err(err) };
+            }
+        };
+        let page = FetchedPage {
+            final_url: rendered.final_url,
+            media_type: "text/html".into(),
+            charset: Some("utf-8".into()),
+            body: rendered.html.into_bytes(),
+            ..fetched
+        };
+        match self.extract(tenant, url, page).await {
+            Ok((mut entry, mut page)) if page.text.chars().count() > plain_chars => {
+                page.metadata.insert("rendered".into(), Value::Bool(true));
+                entry.metadata = page.metadata.clone();
+                Ok((entry, page))
+            }
+            Err(err) if plain_chars == 0 => Err(err),
+            _ => plain,
         }
     }
 

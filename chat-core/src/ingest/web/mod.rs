@@ -10,7 +10,10 @@
 //!   rebinding resolver and a loopback-only gate);
 //! - [`WebFetcher`]: one guarded, polite GET with manual redirects and limits;
 //! - [`charset`], [`extract`], [`chunk`]: bytes to text, main content, chunks;
-//! - [`UrlIngestor`]: cache, document records, status events.
+//! - [`UrlIngestor`]: cache, document records, status events;
+//! - with feature `js-render`: [`JsRenderer`] renders pages whose plain fetch yields almost no
+//!   text in headless Chromium, every request of the browser going through a per-render proxy
+//!   that applies the same guard (see the `render` and `proxy` modules for the design).
 //!
 //! Fetched text is untrusted: it reaches prompts fenced as data, never as instructions.
 
@@ -19,12 +22,18 @@ pub mod charset;
 pub mod chunk;
 mod client;
 mod config;
+#[cfg(feature = "documents")]
+mod documents;
 mod error;
 pub mod extract;
 mod fetch;
 pub mod guard;
 mod ingestor;
 mod politeness;
+#[cfg(feature = "js-render")]
+mod proxy;
+#[cfg(feature = "js-render")]
+mod render;
 mod resolve;
 mod validate;
 
@@ -38,5 +47,9 @@ pub use guard::{AddressPolicy, blocked_range};
 pub use ingestor::{
     LoadOutcome, LoadedPage, PdfHandoff, SubmittedUrl, URL_MEDIA_TYPE, UrlIngestor,
 };
+#[cfg(feature = "js-render")]
+pub use proxy::BlockedRequest;
+#[cfg(feature = "js-render")]
+pub use render::{CLEANUP_TIMEOUT, JsRenderer, RenderConfig, RenderStats, RenderedPage};
 pub use resolve::{HostResolver, LoopbackOnlyGate, SocketGate, SystemResolver};
 pub use validate::{normalize, url_hash, validate_url};
