@@ -684,3 +684,66 @@ async fn graceful_serve_stops_on_the_signal_and_drains() {
         "the listener is closed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn support_and_document_events_reach_the_client() {
+    let app = app();
+    let alice = customer("alice");
+    let session = open_session(&app.router, &alice).await;
+    let addr = serve(app.router.clone()).await;
+    let mut ws = connect(addr, &alice).await;
+    send(
+        &mut ws,
+        json!({"type": "join", "session_id": session, "after_seq": 0}),
+    )
+    .await;
+    next_where(&mut ws, |f| f["type"] == "joined").await;
+
+    let base = format!("/api/v1/sessions/{session}");
+    let reply = call(
+        &app.router,
+        "POST",
+        &format!("{base}/escalate"),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let updated = next_where(&mut ws, is_event("session_updated")).await;
+    assert_eq!(updated["event"]["status"], "waiting_for_agent");
+    assert!(updated["seq"].is_u64());
+
+    let reply = call(
+        &app.router,
+        "PUT",
+        "/api/v1/agents/me/availability",
+        Some(&agent("bob")),
+        Some(json!({"availability": "online"})),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let assigned = next_where(&mut ws, is_event("assignment_changed")).await;
+    assert_eq!(assigned["event"]["assignment"]["agent_id"], "bob");
+
+    let boundary = "b0undary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"faq.txt\"\r\n\r\nOrders ship within two days.\r\n--{boundary}--\r\n"
+    );
+    let upload = axum::http::Request::post(format!("{base}/documents"))
+        .header("authorization", format!("Bearer {alice}"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let reply = common::send(&app.router, upload).await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let pending = next_where(&mut ws, is_event("document_status")).await;
+    assert_eq!(pending["event"]["status"]["state"], "pending");
+    let ready = next_where(&mut ws, |f| {
+        is_event("document_status")(f) && f["event"]["status"]["state"] == "ready"
+    })
+    .await;
+    assert!(ready["seq"].as_u64().unwrap() > pending["seq"].as_u64().unwrap());
+}
