@@ -65,7 +65,9 @@ pub struct ChatDocument {
     pub sha256: String,
     /// The URL it was fetched from, for web pages.
     pub source_url: Option<String>,
-    /// Key of the original bytes in the blob store.
+    /// Key of the original bytes in the blob store. Internal: never serialized, so it does not
+    /// reach clients (stores keep it in their own column).
+    #[serde(skip_serializing, default)]
     pub blob_key: Option<String>,
     /// Processing status.
     pub status: DocumentStatus,
