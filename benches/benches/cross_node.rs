@@ -64,15 +64,15 @@ async fn drive(name: &'static str, poster: ChatEngine, receiver: ChatEngine) -> 
         let received_tx = received_tx.clone();
         tokio::spawn(async move {
             while let Some(Ok(item)) = subscription.next().await {
-                if let SubscriptionItem::Event(event) = item {
-                    if let EventKind::MessageCreated { message } = &event.kind {
-                        if received_tx
-                            .send((message.content.clone(), Instant::now()))
-                            .is_err()
-                        {
-                            break;
-                        }
-                    }
+                let SubscriptionItem::Event(event) = item else {
+                    continue;
+                };
+                if let EventKind::MessageCreated { message } = &event.kind
+                    && received_tx
+                        .send((message.content.clone(), Instant::now()))
+                        .is_err()
+                {
+                    break;
                 }
             }
         });
