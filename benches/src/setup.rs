@@ -118,35 +118,8 @@ impl PgSchema {
 
 impl Drop for PgSchema {
     fn drop(&mut self) {
-        // A thread with its own runtime: drop may run inside or outside a runtime.
-        let config = self.config.clone();
-        let dropped = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime")
-                .block_on(PgStore::drop_schema(&config))
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop bench schema {}", self.config.schema);
+        if let Err(e) = PgStore::drop_schema_blocking(&self.config) {
+            eprintln!("could not drop bench schema {}: {e}", self.config.schema);
         }
     }
-}
-
-/// An engine without AI over the store.
-pub fn engine(store: Arc<dyn ChatStore>) -> ChatEngine {
-    ChatEngine::builder()
-        .store(store)
-        .build()
-        .expect("engine builds")
-}
-
-/// A principal of tenant `bench`.
-pub fn principal(user: &str, role: Role) -> Principal {
-    Principal::new(
-        TenantId::new("bench").expect("valid"),
-        UserId::new(user).expect("valid"),
-        role,
-    )
 }

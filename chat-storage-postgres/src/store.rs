@@ -113,6 +113,23 @@ impl PgStore {
         Ok(result?)
     }
 
+    /// [`Self::drop_schema`] from synchronous code (a `Drop` of a test or benchmark guard, inside
+    /// or outside a runtime): runs it on a thread of its own with a small runtime and waits.
+    ///
+    /// Errors: as [`Self::drop_schema`]; [`PgError::Config`] when the thread cannot run it.
+    pub fn drop_schema_blocking(config: &PgConfig) -> PgResult<()> {
+        let config = config.clone();
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| PgError::Config(format!("no runtime to drop the schema: {e}")))?
+                .block_on(Self::drop_schema(&config))
+        })
+        .join()
+        .map_err(|_| PgError::Config("the schema-dropping thread panicked".into()))?
+    }
+
     /// A pooled connection.
     pub(crate) async fn client(&self) -> PgResult<Client> {
         Ok(self.inner.pool.get().await?)

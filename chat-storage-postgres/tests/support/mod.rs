@@ -80,21 +80,8 @@ impl TestSchema {
 
 impl Drop for TestSchema {
     fn drop(&mut self) {
-        // Drop may run outside async context (or in a runtime that is shutting down): use a
-        // thread with its own small runtime.
-        let config = self.config();
-        let dropped = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime")
-                .block_on(PgStore::drop_schema(&config))
-        })
-        .join();
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("could not drop test schema {}: {e}", self.name),
-            Err(_) => eprintln!("could not drop test schema {}", self.name),
+        if let Err(e) = PgStore::drop_schema_blocking(&self.config()) {
+            eprintln!("could not drop test schema {}: {e}", self.name);
         }
     }
 }
