@@ -123,3 +123,20 @@ impl Drop for PgSchema {
         }
     }
 }
+
+/// An engine without AI over the store.
+pub fn engine(store: Arc<dyn ChatStore>) -> ChatEngine {
+    ChatEngine::builder()
+        .store(store)
+        .build()
+        .expect("engine builds")
+}
+
+/// A principal of tenant `bench`.
+pub fn principal(user: &str, role: Role) -> Principal {
+    Principal::new(
+        TenantId::new("bench").expect("valid"),
+        UserId::new(user).expect("valid"),
+        role,
+    )
+}
