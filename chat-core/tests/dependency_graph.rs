@@ -81,6 +81,8 @@ fn default_core_pulls_no_driver_or_server() {
             "deadpool-postgres",
             "axum",
             "socketioxide",
+            // JavaScript rendering is opt-in (feature `js-render`).
+            "chromiumoxide",
         ],
     );
 }

@@ -17,6 +17,8 @@
 //!
 //! Fetched text is untrusted: it reaches prompts fenced as data, never as instructions.
 
+#[cfg(feature = "js-render")]
+mod browser;
 mod cache;
 pub mod charset;
 pub mod chunk;

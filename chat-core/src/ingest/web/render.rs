@@ -27,8 +27,8 @@
 //! [`UrlIngestor::js_render`](super::UrlIngestor::js_render)).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chromiumoxide::Browser;
@@ -40,16 +40,11 @@ use chromiumoxide::cdp::browser_protocol::page::AddScriptToEvaluateOnNewDocument
 use chromiumoxide::cdp::browser_protocol::target::{
     CreateBrowserContextParams, CreateTargetParams, DisposeBrowserContextParams,
 };
-use chromiumoxide::handler::HandlerConfig;
-use futures::StreamExt;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::TcpListener;
-use tokio::process::{Child, Command};
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use url::Url;
 
+use super::browser::{Running, launch};
 use super::error::WebError;
 use super::fetch::WebFetcher;
 use super::proxy::{BlockedRequest, ProxyLimits, RenderProxy};
@@ -234,55 +229,6 @@ pub struct RenderStats {
     pub failed: u64,
 }
 
-/// One running browser.
-struct Running {
-    browser: Browser,
-    child: Mutex<Option<Child>>,
-    alive: Arc<AtomicBool>,
-    tasks: Vec<JoinHandle<()>>,
-    /// The DevTools port and the refusing proxy's port: never reachable from a page.
-    reserved_ports: Vec<u16>,
-    profile: PathBuf,
-    pid: Option<u32>,
-}
-
-impl Running {
-    fn kill(&self) {
-        if let Some(mut child) = self
-            .child
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take()
-        {
-            // SIGKILL now; tokio reaps the process in the background.
-            let _ = child.start_kill();
-        }
-        self.alive.store(false, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.kill();
-        for task in &self.tasks {
-            task.abort();
-        }
-        let profile = self.profile.clone();
-        // Best effort: the killed browser no longer writes there.
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn_blocking(move || {
-                    std::thread::sleep(Duration::from_millis(200));
-                    let _ = std::fs::remove_dir_all(profile);
-                });
-            }
-            Err(_) => {
-                let _ = std::fs::remove_dir_all(profile);
-            }
-        }
-    }
-}
-
 /// Renders pages with headless Chromium, every request going through the SSRF-guarded proxy.
 /// Share one per process: it keeps one browser and bounds the pages open in it.
 pub struct JsRenderer {
@@ -348,8 +294,9 @@ impl JsRenderer {
 
     /// Kills the browser (the next render starts a new one).
     pub async fn shutdown(&self) {
-        if let Some(running) = self.running.lock().await.take() {
-            running.kill();
+        let running = self.running.lock().await.take();
+        if let Some(running) = running {
+            running.terminate().await;
         }
     }
 
@@ -528,10 +475,10 @@ impl JsRenderer {
             }
             self.restarts.fetch_add(1, Ordering::SeqCst);
             if let Some(dead) = slot.take() {
-                dead.kill();
+                dead.terminate().await;
             }
         }
-        let running = Arc::new(self.launch().await?);
+        let running = Arc::new(launch(&self.config).await?);
         self.launches.fetch_add(1, Ordering::SeqCst);
         *slot = Some(Arc::clone(&running));
         Ok(running)
@@ -539,186 +486,13 @@ impl JsRenderer {
 
     /// Kills `running` when it is still the current browser.
     async fn discard(&self, running: &Arc<Running>) {
-        let mut slot = self.running.lock().await;
-        if slot.as_ref().is_some_and(|r| Arc::ptr_eq(r, running)) {
-            slot.take();
-            self.restarts.fetch_add(1, Ordering::SeqCst);
+        {
+            let mut slot = self.running.lock().await;
+            if slot.as_ref().is_some_and(|r| Arc::ptr_eq(r, running)) {
+                slot.take();
+                self.restarts.fetch_add(1, Ordering::SeqCst);
+            }
         }
-        running.kill();
+        running.terminate().await;
     }
-
-    async fn launch(&self) -> Result<Running, WebError> {
-        let executable = self.config.resolve_browser()?;
-        let profile =
-            std::env::temp_dir().join(format!("chat-core-render-{}", uuid::Uuid::now_v7()));
-        tokio::fs::create_dir_all(&profile)
-            .await
-            .map_err(|e| WebError::Render(format!("cannot create the browser profile: {e}")))?;
-        let refusing = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
-            .await
-            .map_err(|e| WebError::Render(format!("cannot bind the refusing proxy: {e}")))?;
-        let refusing_port = refusing
-            .local_addr()
-            .map_err(|e| WebError::Render(format!("cannot bind the refusing proxy: {e}")))?
-            .port();
-        let refusing_task = tokio::spawn(async move {
-            // Accepts and closes at once: the browser's requests outside a render fail.
-            loop {
-                if refusing.accept().await.is_err() {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        });
-        let mut command = Command::new(&executable);
-        command
-            .args(browser_args(self.config.sandbox, refusing_port))
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .arg("about:blank")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|e| {
-            refusing_task.abort();
-            WebError::Render(format!("cannot start {}: {e}", executable.display()))
-        })?;
-        let pid = child.id();
-        let Some(stderr) = child.stderr.take() else {
-            refusing_task.abort();
-            return Err(WebError::Render("no stderr from the browser".into()));
-        };
-        let mut lines = BufReader::new(stderr).lines();
-        let mut seen = Vec::new();
-        let endpoint = tokio::time::timeout(self.config.launch_timeout, async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(url) = line.trim().strip_prefix("DevTools listening on ") {
-                    return Some(url.to_owned());
-                }
-                if seen.len() < 20 {
-                    seen.push(line);
-                }
-            }
-            None
-        })
-        .await;
-        let endpoint = match endpoint {
-            Ok(Some(endpoint)) => endpoint,
-            other => {
-                refusing_task.abort();
-                let _ = child.start_kill();
-                let why = if other.is_err() {
-                    format!(
-                        "no DevTools endpoint within {:?}",
-                        self.config.launch_timeout
-                    )
-                } else {
-                    "the browser exited".to_owned()
-                };
-                return Err(WebError::Render(format!(
-                    "cannot start {}: {why}; stderr: {}",
-                    executable.display(),
-                    seen.join(" | ")
-                )));
-            }
-        };
-        // Keep reading stderr: a full pipe would block the browser.
-        let stderr_task = tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                tracing::trace!(line = %line, "chromium");
-            }
-        });
-        let cdp_port = Url::parse(&endpoint)
-            .ok()
-            .and_then(|u| u.port())
-            .unwrap_or_default();
-        let handler_config = HandlerConfig {
-            ignore_https_errors: false,
-            request_timeout: self.config.render_timeout,
-            ..HandlerConfig::default()
-        };
-        let connected = tokio::time::timeout(
-            self.config.launch_timeout,
-            Browser::connect_with_config(endpoint, handler_config),
-        )
-        .await;
-        let (browser, mut handler) = match connected {
-            Ok(Ok(pair)) => pair,
-            other => {
-                refusing_task.abort();
-                stderr_task.abort();
-                let _ = child.start_kill();
-                let why = match other {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => "timed out".into(),
-                };
-                return Err(WebError::Render(format!(
-                    "cannot connect to the browser: {why}"
-                )));
-            }
-        };
-        let alive = Arc::new(AtomicBool::new(true));
-        let handler_alive = Arc::clone(&alive);
-        let handler_task = tokio::spawn(async move {
-            while let Some(event) = handler.next().await {
-                if let Err(e) = event {
-                    tracing::debug!(error = %e, "browser connection event error");
-                }
-            }
-            handler_alive.store(false, Ordering::SeqCst);
-        });
-        tracing::info!(pid = ?pid, browser = %executable.display(), "render browser started");
-        Ok(Running {
-            browser,
-            child: Mutex::new(Some(child)),
-            alive,
-            tasks: vec![refusing_task, stderr_task, handler_task],
-            reserved_ports: vec![cdp_port, refusing_port],
-            profile,
-            pid,
-        })
-    }
-}
-
-/// Chromium's command line (without the profile directory and the first URL).
-fn browser_args(sandbox: bool, refusing_port: u16) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "--headless",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--no-default-browser-check",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-default-apps",
-        "--disable-extensions",
-        "--disable-breakpad",
-        "--disable-client-side-phishing-detection",
-        "--disable-domain-reliability",
-        "--disable-dev-shm-usage",
-        "--no-pings",
-        "--metrics-recording-only",
-        "--mute-audio",
-        "--hide-scrollbars",
-        "--password-store=basic",
-        "--use-mock-keychain",
-        "--blink-settings=imagesEnabled=false",
-        "--disable-features=MediaRouter,DialMediaRouteProvider,OptimizationHints,Translate,DnsOverHttps,NetworkPrediction,InterestFeedContentSuggestions,AutofillServerCommunication",
-        // WebRTC may use only proxied TCP, never raw UDP.
-        "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
-        "--webrtc-ip-handling-policy=disable_non_proxied_udp",
-        // No name is resolved inside the browser: hosts are reached through the proxies only.
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        "--proxy-bypass-list=<-loopback>",
-        "--remote-debugging-address=127.0.0.1",
-        "--remote-debugging-port=0",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    args.push(format!("--proxy-server=http://127.0.0.1:{refusing_port}"));
-    if !sandbox {
-        args.push("--no-sandbox".into());
-    }
-    args
 }
