@@ -136,9 +136,10 @@ async fn linked_text_pdf_becomes_a_document_with_page_locators() {
             .find(|c| c.text.contains(needle))
             .unwrap_or_else(|| panic!("{needle} not found"));
         let covers = match &chunk.locator {
-            Some(ChunkLocator::Page { page: first, end_page }) => {
-                (*first..=end_page.unwrap_or(*first)).contains(&page)
-            }
+            Some(ChunkLocator::Page {
+                page: first,
+                end_page,
+            }) => (*first..=end_page.unwrap_or(*first)).contains(&page),
             _ => false,
         };
         assert!(covers, "{needle} on page {page}: {:?}", chunk.locator);
