@@ -4,15 +4,18 @@
 //! Design:
 //! - One Chromium process per [`JsRenderer`], started on first use with a fresh profile
 //!   directory and flags that turn off every background service (sync, component updates,
-//!   safe-browsing pings, QUIC, DNS prefetch); its own host resolver maps every name to
-//!   "not found", so nothing but the proxies can reach a host by name.
+//!   safe-browsing pings, QUIC, DNS prefetch); its own host resolver maps every name but
+//!   127.0.0.1 (where the proxies listen) to "not found", so nothing but the proxies can reach
+//!   a host by name.
 //! - The browser-wide proxy is a local listener that refuses everything: a request outside a
 //!   render's context has nowhere to go. Each render gets a fresh browser context (its own
 //!   cookies, storage, cache and service workers, all discarded afterwards) whose proxy is a
 //!   [`RenderProxy`](super::proxy) started for this render only, with `<-loopback>` so that
 //!   loopback addresses go through it too. The proxy applies the plain fetch's URL checks and
 //!   connects only through the guarded connector: the same SSRF guard, allowlist, socket gate,
-//!   connect timeout and body cap; its request count and bytes are budgeted per render.
+//!   connect timeout and body cap; its request count and bytes are budgeted per render. (It
+//!   listens on loopback while its render runs; another local process could use it then, but
+//!   it reaches nothing a plain fetch could not.)
 //!   WebRTC may only use proxied TCP (`disable_non_proxied_udp`), and the page's window loses
 //!   `WebSocket`, `WebTransport`, `RTCPeerConnection` and service-worker registration before
 //!   its scripts run.
@@ -21,7 +24,8 @@
 //!   its DOM is serialized (refused past `max_html_bytes`). The page's final URL is checked
 //!   again: a page that navigated to a refused address fails with the refusal's error.
 //! - A render that times out has its context disposed; when the browser does not answer that
-//!   within [`CLEANUP_TIMEOUT`], or has died, it is killed and the next render starts a new one.
+//!   within [`CLEANUP_TIMEOUT`], or has died, it is killed (with it, the other renders it was
+//!   running fail) and the next render starts a new one.
 //!
 //! The rendered HTML goes through the same extraction as a fetched page (see
 //! [`UrlIngestor::js_render`](super::UrlIngestor::js_render)).
