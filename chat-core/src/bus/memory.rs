@@ -1,12 +1,10 @@
-//! The in-process bus: one tokio broadcast channel per topic with subscribers.
+//! The in-process bus (one node): a [`TopicFanout`] behind the [`EventBus`] trait.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::sync::broadcast;
 
-use super::{BusError, BusItem, BusSubscription, ChatEvent, EventBus, Topic};
+use super::{BusError, BusItem, BusSubscription, ChatEvent, EventBus, Topic, TopicFanout};
 
 /// Events a topic buffers per subscriber before the slowest one lags.
 pub const DEFAULT_TOPIC_CAPACITY: usize = 1024;
@@ -15,13 +13,7 @@ pub const DEFAULT_TOPIC_CAPACITY: usize = 1024;
 /// is a map lookup, and their channel is dropped once the last subscriber leaves.
 #[derive(Debug, Clone)]
 pub struct InProcessBus {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    capacity: usize,
-    topics: Mutex<HashMap<Topic, broadcast::Sender<Arc<ChatEvent>>>>,
+    fanout: TopicFanout,
 }
 
 impl Default for InProcessBus {
@@ -34,93 +26,25 @@ impl InProcessBus {
     /// A bus whose topics buffer `capacity` events per subscriber (at least 1).
     pub fn new(capacity: usize) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                capacity: capacity.max(1),
-                topics: Mutex::new(HashMap::new()),
-            }),
+            fanout: TopicFanout::new(capacity),
         }
     }
 
     /// Number of topics that currently have a channel.
     pub fn topic_count(&self) -> usize {
-        self.inner
-            .topics
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.fanout.topic_count()
     }
 }
 
 #[async_trait]
 impl EventBus for InProcessBus {
     async fn publish(&self, topic: &Topic, event: Arc<ChatEvent>) -> Result<(), BusError> {
-        let mut topics = self
-            .inner
-            .topics
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(sender) = topics.get(topic) {
-            if sender.send(event).is_err() {
-                // Every subscriber left: drop the channel.
-                topics.remove(topic);
-            }
-        }
+        self.fanout.send(topic, BusItem::Event(event));
         Ok(())
     }
 
     async fn subscribe(&self, topic: &Topic) -> Result<BusSubscription, BusError> {
-        let receiver = {
-            let mut topics = self
-                .inner
-                .topics
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            topics
-                .entry(topic.clone())
-                .or_insert_with(|| broadcast::channel(self.inner.capacity).0)
-                .subscribe()
-        };
-        let guard = TopicGuard {
-            inner: Arc::clone(&self.inner),
-            topic: topic.clone(),
-            receiver: Some(receiver),
-        };
-        let stream = futures::stream::unfold(guard, |mut guard| async move {
-            let receiver = guard.receiver.as_mut()?;
-            let item = match receiver.recv().await {
-                Ok(event) => BusItem::Event(event),
-                Err(broadcast::error::RecvError::Lagged(n)) => BusItem::Lagged { missed: Some(n) },
-                Err(broadcast::error::RecvError::Closed) => return None,
-            };
-            Some((item, guard))
-        });
-        Ok(Box::pin(stream))
-    }
-}
-
-/// A subscriber's receiver; removes the topic's channel when the last subscriber goes away.
-struct TopicGuard {
-    inner: Arc<Inner>,
-    topic: Topic,
-    receiver: Option<broadcast::Receiver<Arc<ChatEvent>>>,
-}
-
-impl Drop for TopicGuard {
-    fn drop(&mut self) {
-        let mut topics = self
-            .inner
-            .topics
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        // Drop our receiver first (under the lock, so no subscribe races the count), then
-        // remove the channel only if no other subscriber is left.
-        drop(self.receiver.take());
-        if topics
-            .get(&self.topic)
-            .is_some_and(|s| s.receiver_count() == 0)
-        {
-            topics.remove(&self.topic);
-        }
+        Ok(self.fanout.subscribe(topic))
     }
 }
 

@@ -6,6 +6,7 @@
 //! is what makes resume exact.
 
 mod event;
+mod fanout;
 mod memory;
 
 use std::fmt::Debug;
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 use futures::Stream;
 
 pub use event::{ChatEvent, EventKind, PresenceState, Topic, TypingState};
+pub use fanout::TopicFanout;
 pub use memory::{DEFAULT_TOPIC_CAPACITY, InProcessBus};
 
 /// What a subscription yields.

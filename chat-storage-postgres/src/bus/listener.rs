@@ -92,7 +92,7 @@ impl Listener {
         loop {
             while let Some(notification) = connection.notifications.recv().await {
                 if connection.overflowed.swap(false, Ordering::AcqRel) {
-                    self.shared.lag_all(None);
+                    self.shared.fanout.lag_all(None);
                 }
                 self.dispatch(&notification).await;
             }
@@ -103,7 +103,7 @@ impl Listener {
             self.shared.connected.store(true, Ordering::Release);
             // LISTEN is active again: whatever subscribers read from the store from now on
             // covers every event they may have missed.
-            self.shared.lag_all(None);
+            self.shared.fanout.lag_all(None);
             tracing::info!(channel = %self.channel, "postgres event bus: listener reconnected");
         }
     }
@@ -134,9 +134,9 @@ impl Listener {
                     return;
                 }
             };
-        let Some(sender) = self.shared.sender(&envelope.topic) else {
+        if !self.shared.fanout.has_subscribers(&envelope.topic) {
             return;
-        };
+        }
         let item = match self.resolve(envelope.body).await {
             Ok(event) => BusItem::Event(Arc::new(event)),
             Err(err) => {
@@ -144,8 +144,8 @@ impl Listener {
                 BusItem::Lagged { missed: Some(1) }
             }
         };
-        // No receiver left is fine: the guard removes the topic.
-        let _ = sender.send(item);
+        // Nobody here listens to the topic: nothing to do.
+        self.shared.fanout.send(&envelope.topic, item);
     }
 
     async fn resolve(&self, body: Body<ChatEvent>) -> PgResult<ChatEvent> {

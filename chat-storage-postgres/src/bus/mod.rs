@@ -22,19 +22,17 @@
 
 mod listener;
 
-use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chat_core::bus::{
-    BusError, BusItem, BusSubscription, ChatEvent, DEFAULT_TOPIC_CAPACITY, EventBus, Topic,
+    BusError, BusSubscription, ChatEvent, DEFAULT_TOPIC_CAPACITY, EventBus, Topic, TopicFanout,
 };
 use chat_core::ids::{MessageId, TenantId};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -187,28 +185,9 @@ struct Envelope<T, E> {
 /// State shared by the bus handle and its listener task.
 #[derive(Debug)]
 struct Shared {
-    capacity: usize,
-    topics: Mutex<HashMap<Topic, broadcast::Sender<BusItem>>>,
+    /// This node's subscribers.
+    fanout: TopicFanout,
     connected: AtomicBool,
-}
-
-impl Shared {
-    fn sender(&self, topic: &Topic) -> Option<broadcast::Sender<BusItem>> {
-        self.topics
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(topic)
-            .cloned()
-    }
-
-    /// Tells every local subscriber that events may have been lost.
-    fn lag_all(&self, missed: Option<u64>) {
-        let topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
-        for sender in topics.values() {
-            // No receiver left is fine: the guard removes the topic.
-            let _ = sender.send(BusItem::Lagged { missed });
-        }
-    }
 }
 
 /// The PostgreSQL LISTEN/NOTIFY event bus (one per node); see the module docs. Cheap to clone.
@@ -229,11 +208,7 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.task.abort();
         // Ends every subscription.
-        self.shared
-            .topics
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.shared.fanout.close_all();
     }
 }
 
@@ -269,8 +244,7 @@ impl PgEventBus {
             .config()
             .pg_config_named(&config.listener_application_name)?;
         let shared = Arc::new(Shared {
-            capacity: config.topic_capacity,
-            topics: Mutex::new(HashMap::new()),
+            fanout: TopicFanout::new(config.topic_capacity),
             connected: AtomicBool::new(false),
         });
         let connection = listener::Connection::open(&pg, &channel).await?;
@@ -309,12 +283,7 @@ impl PgEventBus {
     pub fn shutdown(&self) {
         self.inner.task.abort();
         self.inner.shared.connected.store(false, Ordering::Release);
-        self.inner
-            .shared
-            .topics
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.inner.shared.fanout.close_all();
     }
 
     /// The payload of a notification for this event (see the module docs for the choice).
@@ -428,53 +397,7 @@ impl EventBus for PgEventBus {
         if self.inner.task.is_finished() {
             return Err(BusError::Unavailable("the event bus is shut down".into()));
         }
-        let shared = &self.inner.shared;
-        let receiver = shared
-            .topics
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(topic.clone())
-            .or_insert_with(|| broadcast::channel(shared.capacity).0)
-            .subscribe();
-        let guard = TopicGuard {
-            shared: Arc::clone(shared),
-            topic: topic.clone(),
-        };
-        let stream =
-            futures::stream::unfold((receiver, guard), |(mut receiver, guard)| async move {
-                let item = match receiver.recv().await {
-                    Ok(item) => item,
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        BusItem::Lagged { missed: Some(n) }
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                };
-                Some((item, (receiver, guard)))
-            });
-        Ok(Box::pin(stream))
-    }
-}
-
-/// Removes a topic's channel when its last local subscriber goes away.
-struct TopicGuard {
-    shared: Arc<Shared>,
-    topic: Topic,
-}
-
-impl Drop for TopicGuard {
-    fn drop(&mut self) {
-        let mut topics = self
-            .shared
-            .topics
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        // This guard's receiver is dropped after the guard (tuple order), so one remains.
-        if topics
-            .get(&self.topic)
-            .is_some_and(|s| s.receiver_count() <= 1)
-        {
-            topics.remove(&self.topic);
-        }
+        Ok(self.inner.shared.fanout.subscribe(topic))
     }
 }
 
