@@ -209,7 +209,10 @@ async fn erasure_deletes_stored_document_bytes() {
         .unwrap();
     let key = upload.document.blob_key.clone().expect("bytes are stored");
     let json = serde_json::to_string(&upload.document).unwrap();
-    assert!(!json.contains(&key) && !json.contains("blob_key"), "the storage key never reaches clients: {json}");
+    assert!(
+        !json.contains(&key) && !json.contains("blob_key"),
+        "the storage key never reaches clients: {json}"
+    );
     assert!(blobs.get(&key).await.is_ok());
     if let Some(job) = upload.job {
         job.await.unwrap();
