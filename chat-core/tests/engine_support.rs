@@ -317,3 +317,183 @@ async fn writing_into_a_resolved_chat_reopens_it() {
     let contents: Vec<&str> = page.messages.iter().map(|m| m.content.as_str()).collect();
     assert_eq!(contents, ["it broke again", "Chat reopened"]);
 }
+
+#[tokio::test]
+async fn an_agent_who_loses_the_chat_stops_receiving_it() {
+    let engine = engine();
+    let alice = principal("t1", "alice", Role::Customer);
+    let a1 = principal("t1", "agent1", Role::Agent);
+    let a2 = principal("t1", "agent2", Role::Agent);
+    let boss = principal("t1", "boss", Role::Manager);
+    engine
+        .set_availability(&a1, AgentAvailability::Online, Some(1))
+        .await
+        .unwrap();
+    let session = open_session(&engine, &alice).await;
+    engine.escalate(&alice, session.id, None).await.unwrap();
+    engine
+        .set_availability(&a2, AgentAvailability::Online, Some(1))
+        .await
+        .unwrap();
+
+    let mut held = engine.subscribe(&a1, session.id, 0).await.unwrap();
+    loop {
+        if let SubscriptionItem::CaughtUp { .. } = next_item(&mut held).await {
+            break;
+        }
+    }
+    engine
+        .transfer(&boss, session.id, a2.user_id.clone(), None)
+        .await
+        .unwrap();
+    engine
+        .post_message(&boss, session.id, PostMessage::new("staff only").internal())
+        .await
+        .unwrap();
+    engine
+        .post_message(&alice, session.id, PostMessage::new("my card number"))
+        .await
+        .unwrap();
+
+    // The transfer itself is shown, then the stream ends: nothing after it reaches agent1.
+    match next_item(&mut held).await {
+        SubscriptionItem::Event(e) => assert!(
+            matches!(e.kind, EventKind::AssignmentChanged { .. }),
+            "{e:?}"
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
+    let end = tokio::time::timeout(Duration::from_secs(5), held.next())
+        .await
+        .unwrap();
+    assert!(matches!(end, Some(Err(ChatError::Forbidden(_)))), "{end:?}");
+    assert!(held.next().await.is_none());
+
+    // A manager's stream is not cut by the same change.
+    let mut watching = engine.subscribe(&boss, session.id, 0).await.unwrap();
+    let mut seen = 0;
+    loop {
+        match next_item(&mut watching).await {
+            SubscriptionItem::CaughtUp { .. } => break,
+            SubscriptionItem::Event(_) => seen += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(seen >= 5);
+}
+
+#[tokio::test]
+async fn a_staff_escalation_reason_stays_internal() {
+    let engine = engine();
+    let alice = principal("t1", "alice", Role::Customer);
+    let boss = principal("t1", "boss", Role::Manager);
+    let session = engine
+        .create_session(
+            &alice,
+            chat_core::engine::CreateSession::new(SessionKind::General),
+        )
+        .await
+        .unwrap();
+    engine
+        .escalate(&boss, session.id, Some("known fraud pattern".into()))
+        .await
+        .unwrap();
+    let customer_view = serde_json::to_string(
+        &engine
+            .list_messages(&alice, session.id, 0, 50)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(!customer_view.contains("fraud"), "{customer_view}");
+    let staff_view = engine
+        .list_messages(&boss, session.id, 0, 50)
+        .await
+        .unwrap();
+    assert!(
+        staff_view
+            .messages
+            .iter()
+            .any(|m| m.visibility == Visibility::Internal && m.content.contains("fraud"))
+    );
+
+    // A customer's own reason is theirs to see.
+    let other = open_session(&engine, &alice).await;
+    engine
+        .escalate(&alice, other.id, Some("I want a person".into()))
+        .await
+        .unwrap();
+    let page = engine.list_messages(&alice, other.id, 0, 50).await.unwrap();
+    assert!(
+        serde_json::to_string(&page)
+            .unwrap()
+            .contains("I want a person")
+    );
+}
+
+#[tokio::test]
+async fn general_chats_are_not_assigned_and_one_stuck_session_does_not_block_the_queue() {
+    let engine = engine();
+    let boss = principal("t1", "boss", Role::Manager);
+    let a1 = principal("t1", "agent1", Role::Agent);
+    engine
+        .set_availability(&a1, AgentAvailability::Away, Some(5))
+        .await
+        .unwrap();
+    let alice = principal("t1", "alice", Role::Customer);
+    let general = engine
+        .create_session(
+            &alice,
+            chat_core::engine::CreateSession::new(SessionKind::General),
+        )
+        .await
+        .unwrap();
+    let err = engine
+        .assign(&boss, general.id, a1.user_id.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ChatError::Conflict(_)), "{err:?}");
+
+    // A queued session the store refuses (here: held by an agent through the store directly)
+    // is skipped; the ones behind it are still assigned.
+    let stuck = open_session(&engine, &alice).await;
+    let store = engine.store();
+    store
+        .assign_session(
+            chat_core::model::AssignRequest::new(
+                alice.tenant_id.clone(),
+                stuck.id,
+                chat_core::model::AssignTarget::Agent(a1.user_id.clone()),
+                AssignmentKind::Manual,
+            )
+            .enforce_capacity(false),
+        )
+        .await
+        .unwrap();
+    store
+        .update_session(
+            &alice.tenant_id,
+            stuck.id,
+            chat_core::model::SessionPatch::default().status(SessionStatus::WaitingForAgent),
+            None,
+        )
+        .await
+        .unwrap();
+    let bob = principal("t1", "bob", Role::Customer);
+    let waiting = open_session(&engine, &bob).await;
+    engine.escalate(&bob, waiting.id, None).await.unwrap();
+    let a2 = principal("t1", "agent2", Role::Agent);
+    engine
+        .set_availability(&a2, AgentAvailability::Online, Some(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        engine
+            .get_session(&boss, waiting.id)
+            .await
+            .unwrap()
+            .assigned_agent
+            .as_ref(),
+        Some(&a2.user_id)
+    );
+}

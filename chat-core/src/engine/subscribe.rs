@@ -18,8 +18,8 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt};
 
 use super::{ChatEngine, ChatError, ChatResult};
-use crate::auth::{self, Principal};
-use crate::bus::{BusItem, BusSubscription, ChatEvent, Topic};
+use crate::auth::{self, Principal, Role};
+use crate::bus::{BusItem, BusSubscription, ChatEvent, EventKind, Topic};
 use crate::ids::SessionId;
 use crate::store::MessageQuery;
 
@@ -44,7 +44,9 @@ pub type SessionSubscription = Pin<Box<dyn Stream<Item = ChatResult<Subscription
 impl ChatEngine {
     /// Subscribes to a session: every durable event with `seq > after_seq` from the store, in
     /// order, then [`SubscriptionItem::CaughtUp`], then live events. Internal notes are left out
-    /// for customers. Authorization is checked once, when subscribing.
+    /// for customers. Authorization is checked when subscribing, and again for an agent after
+    /// every change of assignment or status: an agent who loses the chat (transfer, escalation,
+    /// resolution) gets that event, then a `Forbidden` item that ends the stream.
     ///
     /// Errors: `NotFound`, `Forbidden`, `Unavailable` (bus or store).
     #[tracing::instrument(level = "debug", skip_all, fields(tenant_id = %principal.tenant_id, session_id = %session_id, user_id = %principal.user_id, after_seq), err(level = "debug"))]
@@ -67,6 +69,7 @@ impl ChatEngine {
             pending: VecDeque::new(),
             catch_up: true,
             announced: false,
+            recheck: false,
             done: false,
         };
         Ok(Box::pin(futures::stream::unfold(
@@ -89,6 +92,8 @@ struct Resume {
     pending: VecDeque<Arc<ChatEvent>>,
     catch_up: bool,
     announced: bool,
+    /// Access must be checked again before the next item (an assignment or status changed).
+    recheck: bool,
     done: bool,
 }
 
@@ -98,8 +103,21 @@ impl Resume {
             if self.done {
                 return None;
             }
+            if self.recheck {
+                self.recheck = false;
+                if let Err(err) = self
+                    .engine
+                    .get_session(&self.principal, self.session_id)
+                    .await
+                {
+                    // The caller lost access (an agent whose chat was transferred, say): the
+                    // stream ends here, before anything that followed the change.
+                    self.done = true;
+                    return Some(Err(err));
+                }
+            }
             if let Some(event) = self.pending.pop_front() {
-                return Some(Ok(SubscriptionItem::Event(event)));
+                return Some(Ok(self.deliver(event)));
             }
             if self.catch_up {
                 if let Err(err) = self.read_store().await {
@@ -125,14 +143,14 @@ impl Resume {
                 Some(BusItem::Event(event)) => match event.seq {
                     None => {
                         if self.visible(&event) {
-                            return Some(Ok(SubscriptionItem::Event(event)));
+                            return Some(Ok(self.deliver(event)));
                         }
                     }
                     Some(seq) if seq <= self.last_seq => {}
                     Some(seq) if seq == self.last_seq + 1 => {
                         self.last_seq = seq;
                         if self.visible(&event) {
-                            return Some(Ok(SubscriptionItem::Event(event)));
+                            return Some(Ok(self.deliver(event)));
                         }
                     }
                     Some(_) => self.catch_up = true,
@@ -164,6 +182,20 @@ impl Resume {
             }
         }
         Ok(())
+    }
+
+    /// Hands out an event; a change of assignment or status makes an agent's access be checked
+    /// again before the next one (customers keep their own sessions, managers see all).
+    fn deliver(&mut self, event: Arc<ChatEvent>) -> SubscriptionItem {
+        if self.principal.role == Role::Agent
+            && matches!(
+                event.kind,
+                EventKind::AssignmentChanged { .. } | EventKind::SessionUpdated { .. }
+            )
+        {
+            self.recheck = true;
+        }
+        SubscriptionItem::Event(event)
     }
 
     fn visible(&self, event: &ChatEvent) -> bool {

@@ -85,6 +85,13 @@ impl ChatEngine {
                     .await?)
             }
             _ => {
+                // The record is public: a customer's own reason may stand in it; a staff
+                // member's reason is for staff and goes into an internal note.
+                let (public_reason, staff_reason) = if principal.is_staff() {
+                    (None, reason)
+                } else {
+                    (reason, None)
+                };
                 let record = NewMessage::system(
                     principal.tenant_id.clone(),
                     session_id,
@@ -92,7 +99,7 @@ impl ChatEngine {
                     SystemEvent::SessionUpdated {
                         status: SessionStatus::WaitingForAgent,
                         session_kind: SessionKind::Support,
-                        reason,
+                        reason: public_reason,
                     },
                 );
                 let patch = SessionPatch::default()
@@ -104,6 +111,14 @@ impl ChatEngine {
                     .await?;
                 if let Some(message) = message {
                     self.publish_change(&message).await;
+                }
+                if let Some(reason) = staff_reason {
+                    self.store_note(
+                        principal,
+                        session_id,
+                        format!("Escalation reason: {reason}"),
+                    )
+                    .await?;
                 }
                 self.assign_queued(&principal.tenant_id).await?;
                 Ok(self
@@ -132,7 +147,12 @@ impl ChatEngine {
                 "agents can only take chats themselves".into(),
             ));
         }
-        self.get_session(principal, session_id).await?;
+        let session = self.get_session(principal, session_id).await?;
+        if session.kind != SessionKind::Support {
+            return Err(ChatError::Conflict(
+                "only support chats are assigned; escalate a general chat first".into(),
+            ));
+        }
         let request = AssignRequest::new(
             principal.tenant_id.clone(),
             session_id,
@@ -325,8 +345,15 @@ impl ChatEngine {
                     assigned += 1;
                     self.publish_change(&outcome.message).await;
                 }
-                // No agent free (or another node took it): the rest waits for the next chance.
-                Err(StoreError::Conflict(_)) => break,
+                Err(StoreError::Conflict(_)) => {
+                    // Either no agent is free (the rest waits for the next chance), or this
+                    // session changed meanwhile (another node took it, it was closed): skip it.
+                    let now = self.store().get_session(tenant, session.id).await?;
+                    if now.status == SessionStatus::WaitingForAgent && now.assigned_agent.is_none()
+                    {
+                        break;
+                    }
+                }
                 Err(err) => return Err(err.into()),
             }
         }
