@@ -446,3 +446,88 @@ async fn settings_changes_apply_to_the_next_answer_without_a_restart() {
         "unset fields fall back to the global layer"
     );
 }
+
+/// A host settings store that never answers.
+#[derive(Debug)]
+struct HangingSettings;
+
+#[async_trait::async_trait]
+impl chat_core::provider::SettingsProvider for HangingSettings {
+    async fn layer(
+        &self,
+        _tenant: &chat_core::TenantId,
+        _scope: chat_core::provider::SettingsScope,
+    ) -> Result<chat_core::provider::AiSettings, chat_core::provider::SettingsError> {
+        futures::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_settings_store_falls_back_to_the_defaults() {
+    let provider = Arc::new(MockProvider::new("scripted").repeat(MockReply::answer(["fine"])));
+    let mut config = AnswerConfig::default();
+    config.settings_timeout = Duration::from_millis(100);
+    let engine = ChatEngine::builder()
+        .store(Arc::new(chat_core::store::MemoryStore::new()))
+        .provider(provider.clone())
+        .settings(Arc::new(HangingSettings))
+        .answer_config(config)
+        .build()
+        .unwrap();
+    let (alice, session, mut sub) = customer_session(&engine).await;
+    engine
+        .post_message(&alice, session, PostMessage::new("hello"))
+        .await
+        .unwrap();
+    let (_, answer) = until_answer(&mut sub).await;
+    assert_eq!(answer.content, "fine");
+    engine
+        .post_message(&alice, session, PostMessage::new("again"))
+        .await
+        .unwrap();
+    let (_, answer) = until_answer(&mut sub).await;
+    assert_eq!(answer.content, "fine", "the session is not stuck");
+}
+
+#[tokio::test]
+async fn after_a_hand_back_the_ai_answers_only_what_is_new() {
+    use chat_core::model::AgentAvailability;
+
+    let provider = Arc::new(MockProvider::new("scripted").repeat(MockReply::answer(["ok"])));
+    let engine = engine_with_provider(provider.clone(), AnswerConfig::default());
+    seed_kb(&engine).await;
+    let agent = principal("t1", "agent1", Role::Agent);
+    engine
+        .set_availability(&agent, AgentAvailability::Online, None)
+        .await
+        .unwrap();
+    let (alice, session, mut sub) = customer_session(&engine).await;
+    engine.escalate(&alice, session, None).await.unwrap();
+    engine
+        .post_message(
+            &alice,
+            session,
+            PostMessage::new("how long does a refund take"),
+        )
+        .await
+        .unwrap();
+    engine
+        .post_message(&agent, session, PostMessage::new("here is your answer"))
+        .await
+        .unwrap();
+    engine.hand_back(&agent, session).await.unwrap();
+    engine
+        .post_message(&alice, session, PostMessage::new("thanks, bye"))
+        .await
+        .unwrap();
+    until_answer(&mut sub).await;
+    let requests = provider.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].messages.last().unwrap().content, "thanks, bye");
+    // The refund question was the agent's to answer: it does not drive retrieval now.
+    assert!(
+        requests[0].passages.is_empty(),
+        "{:?}",
+        requests[0].passages
+    );
+}

@@ -158,7 +158,7 @@ async fn retries_with_the_same_client_msg_id_return_the_first_message_and_publis
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_retries_store_one_message() {
     let engine = engine();
     let alice = principal("t1", "alice", Role::Customer);

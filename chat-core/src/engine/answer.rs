@@ -22,7 +22,7 @@ use crate::context::{ContextBudget, ContextQuery, PackedContext, fuse, parse_cit
 use crate::ids::{MessageId, SessionId, TenantId};
 use crate::model::{
     AiUsageRecord, ChatMessage, ChatSession, Citation, ContextSourceRecord, MessageMetadata,
-    NewMessage, SenderKind, SessionStatus, TokenUsage, UsageOutcome,
+    NewMessage, SenderKind, SessionStatus, TokenUsage, UsageOutcome, Visibility,
 };
 use crate::provider::{
     AiSettings, AttemptRecord, CompletionChunk, CompletionRequest, ContextPassage, FinishReason,
@@ -56,6 +56,9 @@ pub struct AnswerConfig {
     pub total_timeout: Duration,
     /// Longest answer kept, in bytes; the stream is cut there [32 KiB].
     pub max_answer_bytes: usize,
+    /// Deadline of the host's settings lookup; on expiry the defaults apply [2 s].
+    #[serde(with = "duration_ms")]
+    pub settings_timeout: Duration,
 }
 
 impl Default for AnswerConfig {
@@ -69,6 +72,7 @@ impl Default for AnswerConfig {
             idle_timeout: Duration::from_secs(45),
             total_timeout: Duration::from_secs(300),
             max_answer_bytes: 32 * 1024,
+            settings_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -220,11 +224,15 @@ impl ChatEngine {
             .saturating_sub(u64::from(config.history_messages));
         let query = MessageQuery::after(after, config.history_messages).include_internal(false);
         let recent = store.list_messages(tenant, session_id, query).await?;
-        // Only customer messages after what the last answer took into account need one.
+        // Only customer messages after what the last answer took into account need one; what
+        // a human agent answered (before handing the chat back) is answered too.
         let answered_through = recent
             .iter()
-            .rev()
-            .find_map(|m| m.metadata.reply_to_seq)
+            .map(|m| match (m.sender, m.visibility) {
+                (SenderKind::Agent, Visibility::Public) => m.seq,
+                _ => m.metadata.reply_to_seq.unwrap_or(0),
+            })
+            .max()
             .unwrap_or(0);
         let since_answer: Vec<ChatMessage> = recent
             .iter()
@@ -459,14 +467,13 @@ impl ChatEngine {
     async fn answer_settings(&self, session: &ChatSession) -> ResolvedAiSettings {
         let defaults = &self.inner.settings_defaults;
         if let Some(settings) = &self.inner.settings {
-            match settings
-                .resolve(&session.tenant_id, session.kind, defaults)
-                .await
-            {
-                Ok(resolved) => return resolved,
-                Err(err) => {
+            let lookup = settings.resolve(&session.tenant_id, session.kind, defaults);
+            match tokio::time::timeout(self.inner.answer_config.settings_timeout, lookup).await {
+                Ok(Ok(resolved)) => return resolved,
+                Ok(Err(err)) => {
                     tracing::warn!(error = %err, "AI settings unavailable; using the defaults")
                 }
+                Err(_) => tracing::warn!("AI settings lookup timed out; using the defaults"),
             }
         }
         match resolve_layers(None, &AiSettings::default(), session.kind, defaults) {
