@@ -326,8 +326,8 @@ async fn refused_frames_get_error_frames_and_the_connection_stays() {
         (Some("not_found"), Some("join"))
     );
 
-    // Burst of 8 frames allowed in all (5 used above, the binary one included); then refusals
-    // naming the frame, without closing.
+    // Burst of 8 frames allowed in all (every frame above spends one, refused ones too); then
+    // refusals naming the frame, without closing.
     let mut codes = Vec::new();
     for n in 0..6 {
         send(&mut ws, json!({"type": "send", "session_id": session, "content": "hello", "client_msg_id": format!("r{n}")})).await;
@@ -349,7 +349,11 @@ async fn refused_frames_get_error_frames_and_the_connection_stays() {
         "the error names the frame: {codes:?}"
     );
 
-    // Still open: after the bucket refills, a ping is answered.
+    // Over the limit, garbage gets no answer at all (no free error frames for bad input).
+    ws.send(Message::text("{still not json")).await.unwrap();
+    ws.send(Message::text("x".repeat(4000))).await.unwrap();
+
+    // Still open: after the bucket refills, a ping is answered, and it is the next frame.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     send(&mut ws, json!({"type": "ping"})).await;
     assert_eq!(next(&mut ws).await["type"], "pong");

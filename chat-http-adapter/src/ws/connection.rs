@@ -214,26 +214,34 @@ impl Connection {
     }
 
     async fn handle_text(&mut self, text: &str) {
+        // Every frame spends a token first, so bad frames cannot get past the rate limit: over
+        // the limit, an oversized or malformed frame is dropped without an answer, a well-formed
+        // one is answered `rate_limited` (with its reference, so the client knows what to retry).
+        let limited = self.bucket.take().err();
         let max = self.state.config.ws_max_frame_bytes;
         if text.len() > max {
-            self.refuse(
-                "too_large",
-                &format!("frames are limited to {max} bytes"),
-                None,
-            )
-            .await;
+            if limited.is_none() {
+                self.refuse(
+                    "too_large",
+                    &format!("frames are limited to {max} bytes"),
+                    None,
+                )
+                .await;
+            }
             return;
         }
         let value: serde_json::Value = match serde_json::from_str(text) {
             Ok(value) => value,
             Err(err) => {
-                self.refuse("invalid_input", &format!("malformed JSON: {err}"), None)
-                    .await;
+                if limited.is_none() {
+                    self.refuse("invalid_input", &format!("malformed JSON: {err}"), None)
+                        .await;
+                }
                 return;
             }
         };
         let head = FrameHead::deserialize(&value).unwrap_or_default();
-        if let Err(wait) = self.bucket.take() {
+        if let Some(wait) = limited {
             self.refuse(
                 "rate_limited",
                 &format!(
