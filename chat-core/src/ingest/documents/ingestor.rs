@@ -143,10 +143,12 @@ impl DocumentIngestor {
             format!("{} was uploaded", document.filename),
         )
         .await;
+        // The job holds only the record while it waits for a slot and reads the bytes back from
+        // the blob store when it starts, so uploads queued behind slow ones cost no memory.
+        drop(bytes);
         let this = self.clone();
         let doc = document.clone();
-        let bytes: Arc<[u8]> = bytes.into();
-        let job = tokio::spawn(async move { this.run_job(doc, bytes).await });
+        let job = tokio::spawn(async move { this.run_job(doc).await });
         Ok(Upload {
             document,
             created: true,
@@ -167,14 +169,27 @@ impl DocumentIngestor {
         let key = doc.blob_key.clone().ok_or_else(|| {
             IngestError::Unavailable("the document has no stored original".into())
         })?;
-        let bytes = self.inner.blobs.get(&key).await.map_err(|err| {
+        // Fail early, without touching the record, when the original is gone.
+        self.inner.blobs.get(&key).await.map_err(|err| {
             IngestError::Unavailable(format!("the original cannot be read: {err}"))
         })?;
-        self.run_job(doc, bytes.into()).await;
+        self.run_job(doc).await;
         Ok(self.inner.store.get_document(tenant, document).await?)
     }
 
-    async fn run_job(&self, document: ChatDocument, bytes: Arc<[u8]>) {
+    /// The stored bytes of a document.
+    async fn original(&self, document: &ChatDocument) -> Result<Vec<u8>, IngestError> {
+        let key = document.blob_key.as_deref().ok_or_else(|| {
+            IngestError::Unavailable("the document has no stored original".into())
+        })?;
+        self.inner
+            .blobs
+            .get(key)
+            .await
+            .map_err(|err| IngestError::Unavailable(format!("the original cannot be read: {err}")))
+    }
+
+    async fn run_job(&self, document: ChatDocument) {
         let started = std::time::Instant::now();
         let permit = Arc::clone(&self.inner.jobs).acquire_owned().await;
         if permit.is_err() {
@@ -186,7 +201,15 @@ impl DocumentIngestor {
             .await;
             return;
         }
-        let outcome = self.process(&document, bytes).await;
+        let bytes = match self.original(&document).await {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                drop(permit);
+                self.fail(&document, &err).await;
+                return;
+            }
+        };
+        let outcome = self.process(&document, bytes.into()).await;
         drop(permit);
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match outcome {
