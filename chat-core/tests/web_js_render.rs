@@ -59,13 +59,19 @@ fn chromium() -> Option<RenderConfig> {
 }
 
 /// True when this process sees no network interface but loopback (a fresh network namespace).
+/// Read from /proc/self/net/dev, which follows the process's network namespace (/sys/class/net
+/// follows the namespace sysfs was mounted in).
 fn isolated_network() -> bool {
-    let Ok(entries) = std::fs::read_dir("/sys/class/net") else {
+    let Ok(table) = std::fs::read_to_string("/proc/self/net/dev") else {
         return false;
     };
-    entries
-        .filter_map(Result::ok)
-        .all(|e| e.file_name() == "lo")
+    let interfaces: Vec<&str> = table
+        .lines()
+        .skip(2)
+        .filter_map(|line| line.split(':').next())
+        .map(str::trim)
+        .collect();
+    interfaces == ["lo"]
 }
 
 /// For tests whose pages name non-loopback addresses: true when they may run here.
@@ -185,7 +191,7 @@ async function probe(name, url) {
     match path {
         "/scripts-to-canary" => html(format!(
             r#"<!doctype html><html><head><title>Canary probe</title></head><body>{report}
-<img src="http://{canary}/image.png">
+<link rel="stylesheet" href="http://{canary}/style.css">
 <iframe src="http://{canary}/frame"></iframe>
 <script>
 probe('canary fetch', 'http://{canary}/secret');
@@ -200,7 +206,7 @@ try {{
         )),
         "/scripts-to-metadata" => html(format!(
             r#"<!doctype html><html><head><title>Metadata probe</title></head><body>{report}
-<img src="{METADATA}image.png">
+<link rel="stylesheet" href="{METADATA}style.css">
 <script>probe('metadata fetch', '{METADATA}');</script></body></html>"#
         )),
         "/navigate-to-metadata" => html(format!(
@@ -330,7 +336,7 @@ async fn scripts_cannot_reach_a_loopback_address_outside_the_allowlist() {
     assert!(text.contains("canary fetch failed"), "{text}");
     assert!(!text.contains("CANARY-SECRET"), "{text}");
     assert!(!text.contains("websocket opened"), "{text}");
-    // Nothing reached the canary: not the fetch, the image, the frame, the WebSocket or WebRTC.
+    // Nothing reached the canary: not the fetch, the stylesheet, the frame, the WebSocket or WebRTC.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(canary.touched(), (0, 0));
     let refused: Vec<_> = page
@@ -401,7 +407,11 @@ async fn scripts_and_navigation_cannot_reach_the_metadata_service() {
         .iter()
         .filter(|b| b.url.starts_with("http://169.254.169.254/"))
         .collect();
-    assert!(refused.len() >= 2, "fetch and image: {:?}", page.blocked);
+    assert!(
+        refused.len() >= 2,
+        "fetch and stylesheet: {:?}",
+        page.blocked
+    );
     assert!(
         refused.iter().all(|b| b.code == "blocked_address"),
         "{refused:?}"
