@@ -507,6 +507,30 @@ async fn a_hung_browser_is_killed_and_replaced() {
     renderer.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_render_limits_hold() {
+    let Some(config) = chromium() else { return };
+    let server = TestServer::start_local().await;
+    let url = Url::parse(&server.url("/js-only")).unwrap();
+    // One request per render: the page itself; its script is refused.
+    let (limited, _gate) = renderer(test_config(), config.clone().max_requests(1));
+    let page = limited.render(&url).await.expect("render");
+    assert_eq!(server.hits("/static/app.js"), 0);
+    assert!(
+        page.blocked
+            .iter()
+            .any(|b| b.url.ends_with("/static/app.js") && b.reason.contains("more than 1 requests")),
+        "{:?}",
+        page.blocked
+    );
+    limited.shutdown().await;
+    // The rendered DOM is larger than 100 bytes.
+    let (small, _gate) = renderer(test_config(), config.max_html_bytes(100));
+    let err = small.render(&url).await.expect_err("too large");
+    assert!(matches!(err, WebError::TooLarge { limit: 100 }), "{err:?}");
+    small.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_missing_browser_is_a_clear_error() {
     let (renderer, _gate) = renderer(
