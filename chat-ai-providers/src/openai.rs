@@ -235,7 +235,15 @@ impl fmt::Debug for OpenAiConfig {
             .field("model", &self.model)
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
             .field("auth", &self.auth)
-            .field("query", &self.query)
+            // Values may be credentials (some proxies take `?key=`): names only.
+            .field(
+                "query",
+                &self
+                    .query
+                    .iter()
+                    .map(|(name, _)| (name, "***"))
+                    .collect::<Vec<_>>(),
+            )
             .field("include_usage", &self.include_usage)
             .field("max_tokens_field", &self.max_tokens_field)
             .field("context_window", &self.context_window)

@@ -104,3 +104,14 @@ async fn keys_stay_out_of_debug_errors_and_trace_logs() {
     );
     assert!(!logs.contains("VERY-SECRET"), "{logs}");
 }
+
+#[test]
+fn query_parameter_values_stay_out_of_debug() {
+    let config = OpenAiConfig::new("http://127.0.0.1:9/v1", "m").query_param("key", KEY);
+    let debug = format!("{config:?}");
+    assert!(!debug.contains(KEY), "{debug}");
+    assert!(
+        debug.contains("key"),
+        "the parameter's name is still shown: {debug}"
+    );
+}
