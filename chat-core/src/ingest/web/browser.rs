@@ -19,6 +19,9 @@ use url::Url;
 use super::error::WebError;
 use super::render::RenderConfig;
 
+/// How often a killed browser's profile directory is removed before giving up.
+const PROFILE_REMOVAL_ATTEMPTS: usize = 4;
+
 /// One running browser.
 pub(crate) struct Running {
     pub(crate) browser: Browser,
@@ -46,7 +49,16 @@ impl Running {
         if let Some(mut child) = self.take_child() {
             let _ = child.kill().await;
         }
-        let _ = tokio::fs::remove_dir_all(&self.profile).await;
+        // The browser's helper processes end when they notice its death and may write to the
+        // profile until then: remove it again until it stays gone.
+        for _ in 0..PROFILE_REMOVAL_ATTEMPTS {
+            let _ = tokio::fs::remove_dir_all(&self.profile).await;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if !tokio::fs::try_exists(&self.profile).await.unwrap_or(false) {
+                return;
+            }
+        }
+        tracing::warn!(profile = %self.profile.display(), "the render browser's profile could not be removed");
     }
 }
 
