@@ -11,7 +11,7 @@
 //! - [`WebFetcher`]: one guarded, polite GET with manual redirects and limits;
 //! - [`charset`], [`extract`], [`chunk`]: bytes to text, main content, chunks;
 //! - [`UrlIngestor`]: cache, document records, status events;
-//! - with feature `js-render`: [`JsRenderer`] renders pages whose plain fetch yields almost no
+//! - with feature `js-render`: `JsRenderer` renders pages whose plain fetch yields almost no
 //!   text in headless Chromium, every request of the browser going through a per-render proxy
 //!   that applies the same guard (see the `render` and `proxy` modules for the design).
 //!
