@@ -531,3 +531,75 @@ async fn after_a_hand_back_the_ai_answers_only_what_is_new() {
         requests[0].passages
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_never_answer_one_session_at_the_same_time() {
+    // Two engines on one store and one bus are two nodes (the bus stands for LISTEN/NOTIFY).
+    let store: Arc<dyn chat_core::store::ChatStore> =
+        Arc::new(chat_core::store::MemoryStore::new());
+    let bus: Arc<dyn chat_core::bus::EventBus> = Arc::new(InProcessBus::default());
+    let slow = Arc::new(
+        MockProvider::new("node-a").repeat(
+            MockReply::new()
+                .delta("From A.")
+                .delay(Duration::from_millis(400))
+                .finish(FinishReason::Stop),
+        ),
+    );
+    let fast = Arc::new(MockProvider::new("node-b").repeat(MockReply::answer(["From B."])));
+    let mut config = AnswerConfig::default();
+    config.claim_poll = Duration::from_millis(20);
+    let node_a = ChatEngine::builder()
+        .store(store.clone())
+        .bus(bus.clone())
+        .provider(slow.clone())
+        .answer_config(config.clone())
+        .build()
+        .unwrap();
+    let node_b = ChatEngine::builder()
+        .store(store.clone())
+        .bus(bus)
+        .provider(fast.clone())
+        .answer_config(config)
+        .build()
+        .unwrap();
+
+    let (alice, session, mut sub) = customer_session(&node_a).await;
+    node_a
+        .post_message(&alice, session, PostMessage::new("first, through A"))
+        .await
+        .unwrap();
+    // Wait until A streams, then write through B.
+    loop {
+        if let SubscriptionItem::Event(e) = next_item(&mut sub).await {
+            if matches!(e.kind, EventKind::AiDelta { .. }) {
+                break;
+            }
+        }
+    }
+    node_b
+        .post_message(&alice, session, PostMessage::new("second, through B"))
+        .await
+        .unwrap();
+    let (_, first) = until_answer(&mut sub).await;
+    let (_, second) = until_answer(&mut sub).await;
+    assert_eq!(
+        (first.content.as_str(), second.content.as_str()),
+        ("From A.", "From B.")
+    );
+    // B started only after A's answer was stored: A's answer is in B's prompt.
+    let b_request = &fast.requests()[0];
+    assert!(
+        b_request
+            .messages
+            .iter()
+            .any(|m| m.content.contains("From A.")),
+        "{:?}",
+        b_request.messages
+    );
+    assert_eq!(
+        b_request.messages.last().unwrap().content,
+        "second, through B"
+    );
+    assert_eq!(slow.calls(), 1);
+}

@@ -34,10 +34,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "bus_payloads",
         sql: include_str!("../migrations/002_bus_payloads.sql"),
     },
+    Migration {
+        version: 3,
+        name: "answer_claims",
+        sql: include_str!("../migrations/003_answer_claims.sql"),
+    },
 ];
 
 /// Newest schema version this code knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS chat_schema_migrations (
     version    BIGINT PRIMARY KEY,

@@ -386,4 +386,70 @@ impl SessionStore for PgStore {
         self.run(|| remove_selected(self, tenant, Selection::ClosedBefore(cutoff)))
             .await
     }
+
+    async fn claim_answer(
+        &self,
+        tenant: &TenantId,
+        session: SessionId,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.run(|| claim(self, tenant, session, owner, now, until))
+            .await
+    }
+
+    async fn release_answer(
+        &self,
+        tenant: &TenantId,
+        session: SessionId,
+        owner: &str,
+    ) -> StoreResult<()> {
+        self.run(|| async {
+            let client = self.client().await?;
+            client
+                .execute(
+                    "UPDATE chat_sessions SET answer_owner = NULL, answer_until = NULL
+                     WHERE id = $1 AND tenant_id = $2 AND answer_owner = $3",
+                    &[&session.key(), &tenant.as_str(), &owner],
+                )
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Takes or extends the answer claim when it is free, expired or `owner`'s (one statement, so
+/// two nodes racing cannot both win: the row lock orders them).
+async fn claim(
+    store: &PgStore,
+    tenant: &TenantId,
+    id: SessionId,
+    owner: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> PgResult<bool> {
+    let client = store.client().await?;
+    let changed = client
+        .execute(
+            "UPDATE chat_sessions SET answer_owner = $1, answer_until = $2
+             WHERE id = $3 AND tenant_id = $4
+               AND (answer_owner IS NULL OR answer_owner = $1 OR answer_until <= $5)",
+            &[
+                &owner,
+                &bound(until),
+                &id.key(),
+                &tenant.as_str(),
+                &bound(now),
+            ],
+        )
+        .await?;
+    if changed == 1 {
+        return Ok(true);
+    }
+    // Not changed: another owner's live claim, or no such session.
+    load_session(&client, tenant, id, false)
+        .await
+        .map(|_| false)
 }

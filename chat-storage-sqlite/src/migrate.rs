@@ -20,14 +20,21 @@ struct Migration {
 }
 
 /// Every migration, oldest first; versions are consecutive from 1.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "answer_claims",
+        sql: include_str!("../migrations/002_answer_claims.sql"),
+    },
+];
 
 /// Newest schema version this code knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS chat_schema_migrations (
     version    INTEGER PRIMARY KEY NOT NULL,
@@ -89,9 +96,31 @@ mod tests {
     }
 
     #[test]
+    fn an_older_database_is_upgraded_in_place() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0].sql).unwrap();
+        conn.execute_batch("PRAGMA user_version = 1").unwrap();
+        conn.execute(
+            "INSERT INTO chat_sessions (id, tenant_id, kind, status, customer_id, created_at, updated_at)
+             VALUES (x'01', 't', 'support', 'open', 'c', 0, 0)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), vec![2]);
+        let (count, owner): (i64, Option<String>) = conn
+            .query_row(
+                "SELECT COUNT(*), MAX(answer_owner) FROM chat_sessions",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((count, owner), (1, None));
+    }
+
+    #[test]
     fn migrate_twice_is_a_no_op_and_newer_is_refused() {
         let mut conn = Connection::open_in_memory().unwrap();
-        assert_eq!(migrate(&mut conn).unwrap(), vec![1]);
+        assert_eq!(migrate(&mut conn).unwrap(), vec![1, 2]);
         assert!(migrate(&mut conn).unwrap().is_empty());
         assert_eq!(schema_version(&conn).unwrap(), SCHEMA_VERSION);
         conn.execute_batch("PRAGMA user_version = 99").unwrap();

@@ -261,6 +261,34 @@ fn purge(
     remove_sessions(conn, tenant, &ids)
 }
 
+/// Takes or extends the answer claim when it is free, expired or `owner`'s.
+fn claim(
+    conn: &Connection,
+    tenant: &TenantId,
+    id: SessionId,
+    owner: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> SqliteResult<bool> {
+    let changed = conn.execute(
+        "UPDATE chat_sessions SET answer_owner = ?1, answer_until = ?2
+         WHERE id = ?3 AND tenant_id = ?4
+           AND (answer_owner IS NULL OR answer_owner = ?1 OR answer_until <= ?5)",
+        params![
+            owner,
+            bound_nanos(until),
+            id.key(),
+            tenant.as_str(),
+            bound_nanos(now)
+        ],
+    )?;
+    if changed == 1 {
+        return Ok(true);
+    }
+    // Not changed: another owner's live claim, or no such session.
+    load_session(conn, tenant, id).map(|_| false)
+}
+
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn create_session(&self, session: NewSession) -> StoreResult<ChatSession> {
@@ -322,5 +350,36 @@ impl SessionStore for SqliteStore {
     ) -> StoreResult<ErasureReport> {
         let tenant = tenant.clone();
         self.write(move |conn| purge(conn, &tenant, cutoff)).await
+    }
+
+    async fn claim_answer(
+        &self,
+        tenant: &TenantId,
+        session: SessionId,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let (tenant, owner) = (tenant.clone(), owner.to_owned());
+        self.write(move |conn| claim(conn, &tenant, session, &owner, now, until))
+            .await
+    }
+
+    async fn release_answer(
+        &self,
+        tenant: &TenantId,
+        session: SessionId,
+        owner: &str,
+    ) -> StoreResult<()> {
+        let (tenant, owner) = (tenant.clone(), owner.to_owned());
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE chat_sessions SET answer_owner = NULL, answer_until = NULL
+                 WHERE id = ?1 AND tenant_id = ?2 AND answer_owner = ?3",
+                params![session.key(), tenant.as_str(), owner],
+            )?;
+            Ok(())
+        })
+        .await
     }
 }

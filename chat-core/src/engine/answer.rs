@@ -59,6 +59,13 @@ pub struct AnswerConfig {
     /// Deadline of the host's settings lookup; on expiry the defaults apply [2 s].
     #[serde(with = "duration_ms")]
     pub settings_timeout: Duration,
+    /// An answer claim lasts `total_timeout` plus this [30 s] (a node that died mid-answer
+    /// blocks the session's answers at most that long).
+    #[serde(with = "duration_ms")]
+    pub claim_margin: Duration,
+    /// How often a node waiting for another node's answer claim looks again [200 ms].
+    #[serde(with = "duration_ms")]
+    pub claim_poll: Duration,
 }
 
 impl Default for AnswerConfig {
@@ -73,6 +80,8 @@ impl Default for AnswerConfig {
             total_timeout: Duration::from_secs(300),
             max_answer_bytes: 32 * 1024,
             settings_timeout: Duration::from_secs(2),
+            claim_margin: Duration::from_secs(30),
+            claim_poll: Duration::from_millis(200),
         }
     }
 }
@@ -192,8 +201,16 @@ impl ChatEngine {
                 armed: true,
             };
             loop {
-                if let Err(err) = engine.answer_once(&tenant, session).await {
-                    tracing::warn!(session_id = %session, error = %err, "AI answer failed");
+                // Across nodes, the store's answer claim keeps one answer per session at a time;
+                // a node that waited answers what is still unanswered once it holds the claim.
+                if engine.claim_answer(&tenant, session).await {
+                    if let Err(err) = engine.answer_once(&tenant, session).await {
+                        tracing::warn!(session_id = %session, error = %err, "AI answer failed");
+                    }
+                    let owner = &engine.inner.node_id;
+                    if let Err(err) = engine.store().release_answer(&tenant, session, owner).await {
+                        tracing::warn!(session_id = %session, error = %err, "answer claim not released; it expires");
+                    }
                 }
                 if !engine.inner.answers.finish(session) {
                     break;
@@ -201,6 +218,41 @@ impl ChatEngine {
             }
             guard.armed = false;
         });
+    }
+
+    /// Claims the session's answer for this node, waiting while another node holds it (at most
+    /// the length of a claim: a node that died leaves a claim that expires). False when the
+    /// claim could not be had (store failure, or still held after the wait).
+    async fn claim_answer(&self, tenant: &TenantId, session: SessionId) -> bool {
+        let config = &self.inner.answer_config;
+        let lease = config.total_timeout + config.claim_margin;
+        let give_up = tokio::time::Instant::now() + lease;
+        loop {
+            let now = chrono::Utc::now();
+            // A lease too long to add (absurd settings) is capped at a day.
+            let until = chrono::Duration::from_std(lease)
+                .ok()
+                .and_then(|d| now.checked_add_signed(d))
+                .unwrap_or(now + chrono::Duration::days(1));
+            match self
+                .store()
+                .claim_answer(tenant, session, &self.inner.node_id, now, until)
+                .await
+            {
+                Ok(true) => return true,
+                Ok(false) if tokio::time::Instant::now() < give_up => {
+                    tokio::time::sleep(config.claim_poll).await;
+                }
+                Ok(false) => {
+                    tracing::warn!(session_id = %session, "another node kept the answer claim; not answering");
+                    return false;
+                }
+                Err(err) => {
+                    tracing::warn!(session_id = %session, error = %err, "answer claim failed");
+                    return false;
+                }
+            }
+        }
     }
 
     /// Number of sessions with an AI answer in progress.

@@ -53,6 +53,8 @@ struct Inner {
     context_sources: Vec<Arc<dyn ContextSource>>,
     answer_config: AnswerConfig,
     answers: answer::AnswerQueue,
+    /// This engine's token in the store's answer claims (unique per engine instance).
+    node_id: String,
     #[cfg(feature = "web")]
     urls: urls::UrlIngestSlot,
     #[cfg(feature = "documents")]
@@ -221,6 +223,7 @@ impl ChatEngineBuilder {
                 context_sources,
                 answer_config: self.answer_config,
                 answers: answer::AnswerQueue::default(),
+                node_id: uuid::Uuid::now_v7().to_string(),
                 #[cfg(feature = "web")]
                 urls: urls::UrlIngestSlot::new(self.url_ingestor),
                 #[cfg(feature = "documents")]

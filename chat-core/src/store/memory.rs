@@ -113,6 +113,8 @@ struct SessionRow {
     client_ids: HashMap<String, u64>,
     /// Every assignment, oldest first; at most the last one is active.
     assignments: Vec<SupportAssignment>,
+    /// Who may produce the AI answer, until when.
+    answer_claim: Option<(String, DateTime<Utc>)>,
 }
 
 /// A document and its chunks.
@@ -263,6 +265,7 @@ impl SessionStore for MemoryStore {
             messages: Vec::new(),
             client_ids: HashMap::new(),
             assignments: Vec::new(),
+            answer_claim: None,
         };
         tenant.sessions.insert(session.id, row);
         Ok(session)
@@ -401,6 +404,53 @@ impl SessionStore for MemoryStore {
             .map(|r| r.session.id)
             .collect();
         Ok(data.remove_sessions(&ids))
+    }
+
+    async fn claim_answer(
+        &self,
+        tenant: &TenantId,
+        session: SessionId,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut state = self.write();
+        let row = state
+            .tenants
+            .get_mut(tenant)
+            .and_then(|data| data.sessions.get_mut(&session))
+            .ok_or_else(|| session_not_found(session))?;
+        let free = match &row.answer_claim {
+            None => true,
+            Some((holder, end)) => holder == owner || *end <= now,
+        };
+        if free {
+            row.answer_claim = Some((owner.to_owned(), until));
+        }
+        Ok(free)
+    }
+
+    async fn release_answer(
+        &self,
+        tenant: &TenantId,
+        session: SessionId,
+        owner: &str,
+    ) -> StoreResult<()> {
+        let mut state = self.write();
+        if let Some(row) = state
+            .tenants
+            .get_mut(tenant)
+            .and_then(|data| data.sessions.get_mut(&session))
+        {
+            if row
+                .answer_claim
+                .as_ref()
+                .is_some_and(|(holder, _)| holder == owner)
+            {
+                row.answer_claim = None;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -308,6 +308,31 @@ pub trait SessionStore: Send + Sync + Debug + 'static {
         tenant: &TenantId,
         cutoff: DateTime<Utc>,
     ) -> StoreResult<ErasureReport>;
+
+    /// Claims the right to produce the AI answer of a session for `owner` (a token unique to one
+    /// engine node) until `until`: true when the session had no claim, an expired one (its end
+    /// at or before `now`), or one of `owner` (then moved to `until`); false when another owner
+    /// holds a live claim. This is what keeps "one answer per session at a time" across nodes.
+    ///
+    /// Errors: `NotFound`.
+    async fn claim_answer(
+        &self,
+        tenant: &TenantId,
+        session: SessionId,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// Gives up `owner`'s answer claim; no-op when the session has no claim or another owner's.
+    ///
+    /// Errors: backend failures only (a missing session is fine).
+    async fn release_answer(
+        &self,
+        tenant: &TenantId,
+        session: SessionId,
+        owner: &str,
+    ) -> StoreResult<()>;
 }
 
 /// Messages and the context records of AI messages.

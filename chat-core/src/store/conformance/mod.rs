@@ -164,6 +164,8 @@ macro_rules! store_conformance_tests {
                 store delete_cascades [delete_session],
                 store erase_customer [erase_customer],
                 store purge_sessions [purge_sessions],
+                store answer_claims [claim_answer, release_answer],
+                factory concurrent_answer_claims [claim_answer],
             }
             messages {
                 store append_assigns_seq [append_message, get_message],

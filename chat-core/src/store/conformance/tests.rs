@@ -10,6 +10,7 @@ const TRAITS: &str = include_str!("../mod.rs");
 const MODULES: &[(&str, &str)] = &[
     ("sessions", include_str!("sessions/records.rs")),
     ("sessions", include_str!("sessions/erasure.rs")),
+    ("sessions", include_str!("sessions/claims.rs")),
     ("messages", include_str!("messages.rs")),
     ("documents", include_str!("documents/records.rs")),
     ("documents", include_str!("documents/search.rs")),

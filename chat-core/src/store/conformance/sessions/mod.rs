@@ -14,8 +14,10 @@ use crate::model::{
 };
 use crate::store::{ChatStore, DocumentPatch, ErasureReport, MessageQuery};
 
+mod claims;
 mod erasure;
 mod records;
 
+pub use claims::*;
 pub use erasure::*;
 pub use records::*;
