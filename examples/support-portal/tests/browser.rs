@@ -48,7 +48,11 @@ struct Tab {
 impl Tab {
     async fn open(port: u16, url: &str) -> Self {
         let target: Value = reqwest::Client::new()
-            .put(format!("http://127.0.0.1:{port}/json/new?{url}"))
+            // The page URL is the query; its fragment (#agent) must not end the DevTools URL.
+            .put(format!(
+                "http://127.0.0.1:{port}/json/new?{}",
+                url.replace('#', "%23")
+            ))
             .send()
             .await
             .unwrap()
