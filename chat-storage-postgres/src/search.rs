@@ -88,7 +88,7 @@ mod tests {
         assert_eq!(terms("\"*():-^"), None);
         assert_eq!(
             terms("refund AND (café*)").unwrap(),
-            ["refund", "and", "café"]
+            ["refund", "café"]
         );
         let sql = ranked("SELECT 1");
         assert!(sql.contains("1.2") && sql.contains("0.75"), "{sql}");
