@@ -86,10 +86,7 @@ mod tests {
     #[test]
     fn queries_without_words_search_nothing() {
         assert_eq!(terms("\"*():-^"), None);
-        assert_eq!(
-            terms("refund AND (café*)").unwrap(),
-            ["refund", "café"]
-        );
+        assert_eq!(terms("refund AND (café*)").unwrap(), ["refund", "café"]);
         let sql = ranked("SELECT 1");
         assert!(sql.contains("1.2") && sql.contains("0.75"), "{sql}");
     }

@@ -488,3 +488,84 @@ async fn subscriber_on_b_gets_every_message_of_a_once_in_order_across_a_killed_l
             .is_err()
     );
 }
+
+/// A customer writes through node A while A's AI answer streams, then through node B: B waits
+/// for A's answer claim and answers only after A's answer is stored (never two at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_never_answer_one_session_at_the_same_time() {
+    use chat_core::engine::AnswerConfig;
+    use chat_core::provider::FinishReason;
+    use chat_core::testing::{MockProvider, MockReply};
+
+    let Some(schema) = schema() else { return };
+    let (a, b) = (schema.store().await, schema.store().await);
+    let (bus_a, bus_b, _) = buses(&schema, &a, &b).await;
+    let slow = Arc::new(
+        MockProvider::new("node-a").repeat(
+            MockReply::new()
+                .delta("From A.")
+                .delay(Duration::from_millis(500))
+                .finish(FinishReason::Stop),
+        ),
+    );
+    let fast = Arc::new(MockProvider::new("node-b").repeat(MockReply::answer(["From B."])));
+    let mut config = AnswerConfig::default();
+    config.claim_poll = Duration::from_millis(20);
+    let engine = |store: &PgStore, bus: &PgEventBus, provider: Arc<MockProvider>| {
+        ChatEngine::builder()
+            .store(Arc::new(store.clone()) as Arc<dyn ChatStore>)
+            .bus(Arc::new(bus.clone()) as Arc<dyn EventBus>)
+            .provider(provider)
+            .answer_config(config.clone())
+            .build()
+            .unwrap()
+    };
+    let (node_a, node_b) = (
+        engine(&a, &bus_a, slow.clone()),
+        engine(&b, &bus_b, fast.clone()),
+    );
+    let customer = Principal::new(tenant(), UserId::new("cust").unwrap(), Role::Customer);
+    let session = node_a
+        .create_session(&customer, CreateSession::new(SessionKind::Support))
+        .await
+        .unwrap();
+    let mut sub = node_a.subscribe(&customer, session.id, 0).await.unwrap();
+    node_a
+        .post_message(&customer, session.id, PostMessage::new("first, through A"))
+        .await
+        .unwrap();
+    let mut answers = Vec::new();
+    let mut asked_b = false;
+    while answers.len() < 2 {
+        let item = within("events", sub.next()).await.unwrap().unwrap();
+        let SubscriptionItem::Event(event) = item else {
+            continue;
+        };
+        match &event.kind {
+            EventKind::AiDelta { .. } if !asked_b => {
+                asked_b = true;
+                node_b
+                    .post_message(&customer, session.id, PostMessage::new("second, through B"))
+                    .await
+                    .unwrap();
+            }
+            EventKind::AiCompleted { message } => answers.push(message.content.clone()),
+            _ => {}
+        }
+    }
+    assert_eq!(answers, ["From A.", "From B."]);
+    let b_request = &fast.requests()[0];
+    assert!(
+        b_request
+            .messages
+            .iter()
+            .any(|m| m.content.contains("From A.")),
+        "B answered after A's answer was stored: {:?}",
+        b_request.messages
+    );
+    assert_eq!(
+        b_request.messages.last().unwrap().content,
+        "second, through B"
+    );
+    assert_eq!(slow.calls(), 1);
+}

@@ -203,13 +203,19 @@ impl ChatEngine {
             loop {
                 // Across nodes, the store's answer claim keeps one answer per session at a time;
                 // a node that waited answers what is still unanswered once it holds the claim.
-                if engine.claim_answer(&tenant, session).await {
+                // One node (a store that is not multi-node): this queue is the whole guarantee.
+                let shared = engine.store().capabilities().multi_node;
+                if !shared || engine.claim_answer(&tenant, session).await {
                     if let Err(err) = engine.answer_once(&tenant, session).await {
                         tracing::warn!(session_id = %session, error = %err, "AI answer failed");
                     }
                     let owner = &engine.inner.node_id;
-                    if let Err(err) = engine.store().release_answer(&tenant, session, owner).await {
-                        tracing::warn!(session_id = %session, error = %err, "answer claim not released; it expires");
+                    if shared {
+                        if let Err(err) =
+                            engine.store().release_answer(&tenant, session, owner).await
+                        {
+                            tracing::warn!(session_id = %session, error = %err, "answer claim not released; it expires");
+                        }
                     }
                 }
                 if !engine.inner.answers.finish(session) {

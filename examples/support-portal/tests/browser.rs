@@ -11,6 +11,8 @@
 //! client such as chromiumoxide brings megabytes of generated protocol bindings for these
 //! three calls, so this test speaks them directly with tokio-tungstenite.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests: a failed step fails the test
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
