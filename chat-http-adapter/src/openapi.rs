@@ -232,7 +232,6 @@ pub(crate) mod schemas {
         size: u64,
         sha256: String,
         source_url: Option<String>,
-        blob_key: Option<String>,
         /// `{"state": "pending" | "processing" | "ready" | "failed", ...}`.
         #[schema(value_type = Object)]
         status: (),
