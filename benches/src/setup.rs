@@ -10,12 +10,16 @@ use chat_storage_sqlite::{SqliteConfig, SqliteStore};
 /// The variable naming the PostgreSQL server of the Postgres backend.
 pub const POSTGRES_URL_VARIABLE: &str = "CHAT_TEST_POSTGRES_URL";
 
+/// Environment variable that overrides the SQLite store's `wal_autocheckpoint_pages`.
+pub const WAL_AUTOCHECKPOINT_VARIABLE: &str = "CHAT_BENCH_SQLITE_WAL_AUTOCHECKPOINT";
+
 /// A store under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     /// The in-memory store (baseline).
     Memory,
-    /// SQLite in a temporary directory, WAL, default settings.
+    /// SQLite in a temporary directory, WAL, default settings (but see
+    /// [`WAL_AUTOCHECKPOINT_VARIABLE`]).
     Sqlite,
     /// PostgreSQL at `CHAT_TEST_POSTGRES_URL`, in a fresh schema dropped afterwards, default
     /// settings.
@@ -49,9 +53,15 @@ impl Backend {
             Self::Memory => (Arc::new(MemoryStore::new()), StoreGuard::default()),
             Self::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
-                let store = SqliteStore::open(SqliteConfig::new(dir.path().join("bench.db")))
-                    .await
-                    .expect("sqlite opens");
+                let mut config = SqliteConfig::new(dir.path().join("bench.db"));
+                // Compares checkpoint sizes (benches/README.md); the default otherwise.
+                if let Some(pages) = std::env::var(WAL_AUTOCHECKPOINT_VARIABLE)
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                {
+                    config = config.wal_autocheckpoint_pages(pages);
+                }
+                let store = SqliteStore::open(config).await.expect("sqlite opens");
                 let guard = StoreGuard {
                     _dir: Some(dir),
                     _schema: None,

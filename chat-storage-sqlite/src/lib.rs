@@ -30,8 +30,8 @@ mod writer;
 
 pub use config::{
     DEFAULT_BUSY_TIMEOUT, DEFAULT_MAX_WRITE_BATCH, DEFAULT_READER_COUNT,
-    DEFAULT_WRITE_QUEUE_CAPACITY, DatabaseLocation, MAX_READER_COUNT, MAX_WRITE_BATCH,
-    SqliteConfig, Synchronous,
+    DEFAULT_WAL_AUTOCHECKPOINT_PAGES, DEFAULT_WRITE_QUEUE_CAPACITY, DatabaseLocation,
+    MAX_READER_COUNT, MAX_WRITE_BATCH, SqliteConfig, Synchronous,
 };
 pub use error::{SqliteError, SqliteResult};
 pub use knowledge::MAX_LIST_PAGE;

@@ -195,6 +195,7 @@ fn open_writer(path: Option<&Path>, config: &SqliteConfig) -> SqliteResult<Conne
     }
     conn.pragma_update(None, "synchronous", config.synchronous.pragma_value())?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "wal_autocheckpoint", config.wal_autocheckpoint_pages)?;
     Ok(conn)
 }
 
@@ -206,4 +207,28 @@ fn open_reader(path: &Path, config: &SqliteConfig) -> SqliteResult<Connection> {
     conn.busy_timeout(config.busy_timeout)?;
     conn.pragma_update(None, "query_only", "ON")?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The writer connection checkpoints after the configured WAL size (SQLite's default is
+    /// 1,000 pages; ours is smaller, see `DEFAULT_WAL_AUTOCHECKPOINT_PAGES`).
+    #[tokio::test]
+    async fn the_writer_uses_the_configured_autocheckpoint() {
+        let pragma = |conn: &Connection| -> SqliteResult<u32> {
+            Ok(conn.pragma_query_value(None, "wal_autocheckpoint", |row| row.get(0))?)
+        };
+        let store = SqliteStore::open(SqliteConfig::temporary()).await.unwrap();
+        assert_eq!(
+            store.write(pragma).await.unwrap(),
+            crate::DEFAULT_WAL_AUTOCHECKPOINT_PAGES
+        );
+        store.close().await.unwrap();
+        let custom = SqliteConfig::temporary().wal_autocheckpoint_pages(321);
+        let store = SqliteStore::open(custom).await.unwrap();
+        assert_eq!(store.write(pragma).await.unwrap(), 321);
+        store.close().await.unwrap();
+    }
 }

@@ -7,7 +7,15 @@ use async_trait::async_trait;
 use super::{BusError, BusItem, BusSubscription, ChatEvent, EventBus, Topic, TopicFanout};
 
 /// Events a topic buffers per subscriber before the slowest one lags.
-pub const DEFAULT_TOPIC_CAPACITY: usize = 1024;
+///
+/// A topic's ring buffer is allocated in full when its first subscriber arrives (about 40 bytes
+/// a slot), and every open session is a topic: at 1,024 slots that was ~40 KiB per session,
+/// most of an idle WebSocket connection's memory (benches/README.md, "WebSocket load"). A
+/// subscriber that lags catches the durable events (messages, status, assignment) up from the
+/// store by `seq`, so a smaller buffer loses none of them; only ephemeral events (typing,
+/// presence, AI deltas) beyond it are skipped, and the finished answer still arrives as
+/// `ai_completed`.
+pub const DEFAULT_TOPIC_CAPACITY: usize = 128;
 
 /// In-process event bus (one node). Topics without subscribers cost nothing: publishing to them
 /// is a map lookup, and their channel is dropped once the last subscriber leaves.
