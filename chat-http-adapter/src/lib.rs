@@ -17,7 +17,9 @@ mod sse;
 mod state;
 pub mod ws;
 
-pub use auth::{AuthError, AuthRequest, Authenticator, DevAuthenticator, JwtAuthenticator};
+pub use auth::{
+    AuthError, AuthRequest, Authenticated, Authenticator, DevAuthenticator, JwtAuthenticator,
+};
 pub use config::{AdapterConfig, RateLimit};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use metrics::Metrics;

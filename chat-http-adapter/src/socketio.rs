@@ -27,6 +27,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use chat_core::bus::{PresenceState, TypingState};
 use chat_core::engine::{PostMessage, SessionSubscription, SubscriptionItem};
@@ -43,7 +44,7 @@ use crate::frames::{ErrorPayload, EventPayload, JoinedPayload};
 use crate::limit::TokenBucket;
 use crate::metrics::{ConnectionGuard, Transport};
 use crate::shutdown::Ticket;
-use crate::state::AppState;
+use crate::state::{AppState, TOKEN_EXPIRED, time_left};
 
 /// The Socket.IO namespace.
 pub(crate) const NAMESPACE: &str = "/chat";
@@ -52,6 +53,10 @@ pub(crate) const NAMESPACE: &str = "/chat";
 /// limit and the counters that end with it.
 struct SocketConn {
     principal: Principal,
+    /// When the credentials expire; the socket is disconnected then.
+    expires_at: Option<std::time::SystemTime>,
+    /// The task that disconnects the socket at `expires_at`, aborted when it disconnects first.
+    expiry: Mutex<Option<AbortHandle>>,
     joined: Mutex<HashMap<SessionId, AbortHandle>>,
     bucket: Mutex<TokenBucket>,
     _ticket: Ticket,
@@ -123,6 +128,17 @@ pub(crate) fn layer(state: Arc<AppState>) -> SocketIoLayer {
             tokio::spawn(disconnect_on_shutdown(connect_state.shutdown().clone(), io));
         }
         register(Arc::clone(&connect_state), &socket);
+        if let Some(conn) = conn_of(&socket) {
+            if let Some(left) = time_left(conn.expires_at) {
+                let task = tokio::spawn(disconnect_at_expiry(
+                    Arc::clone(&connect_state),
+                    socket,
+                    left,
+                ));
+                *conn.expiry.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Some(task.abort_handle());
+            }
+        }
     };
     io.ns(NAMESPACE, on_connect.with(authenticate));
     layer
@@ -135,6 +151,29 @@ async fn disconnect_on_shutdown(shutdown: crate::Shutdown, io: SocketIo) {
         if let Err(err) = ns.disconnect().await {
             tracing::debug!(error = %err, "socket.io disconnect on shutdown failed");
         }
+    }
+}
+
+/// When the token expires, the socket gets an `error` event (`unauthorized`) and is
+/// disconnected; the client reconnects with a fresh token.
+async fn disconnect_at_expiry(state: Arc<AppState>, socket: SocketRef, left: Duration) {
+    tokio::time::sleep(left).await;
+    if !socket.connected() {
+        return;
+    }
+    state
+        .metrics()
+        .stream_error(Transport::SocketIo, "unauthorized");
+    let _ = socket.emit(
+        "error",
+        &ErrorPayload {
+            code: "unauthorized",
+            message: TOKEN_EXPIRED,
+            reference: None,
+        },
+    );
+    if let Err(err) = socket.disconnect() {
+        tracing::debug!(error = %err, "socket.io disconnect at token expiry failed");
     }
 }
 
@@ -153,23 +192,26 @@ async fn authenticate(
         .and_then(|a| a.get("token"))
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let principal = match from_auth {
+    let authenticated = match from_auth {
         Some(token) => state
             .config
             .authenticator
-            .authenticate(crate::auth::AuthRequest::new(parts, Some(&token)))
+            .authenticate_stream(crate::auth::AuthRequest::new(parts, Some(&token)))
             .await
             .map_err(|e| ConnectRefused(e.to_string())),
         None => state
-            .authenticate(parts, true)
+            .authenticate_stream(parts)
             .await
             .map_err(|e| ConnectRefused(e.message().to_owned())),
     }?;
+    let principal = authenticated.principal;
     state
         .check_rate(&principal)
         .map_err(|e| ConnectRefused(e.message().to_owned()))?;
     let conn = Conn(Arc::new(SocketConn {
         principal,
+        expires_at: authenticated.expires_at,
+        expiry: Mutex::new(None),
         joined: Mutex::new(HashMap::new()),
         bucket: Mutex::new(TokenBucket::new(state.config.ws_rate_limit)),
         _ticket: state.shutdown().ticket(),
@@ -310,6 +352,14 @@ fn register(state: Arc<AppState>, socket: &SocketRef) {
         let Some(conn) = socket.extensions.remove::<Conn>().map(|c| c.0) else {
             return;
         };
+        if let Some(expiry) = conn
+            .expiry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            expiry.abort();
+        }
         let joined: Vec<SessionId> = {
             let mut joined = conn.joined.lock().unwrap_or_else(PoisonError::into_inner);
             joined

@@ -11,20 +11,23 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use chat_core::SessionId;
 use chat_core::engine::SubscriptionItem;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::error::ApiError;
 use crate::frames::{ErrorPayload, EventPayload, JoinedPayload, to_json};
-use crate::metrics::Transport;
-use crate::state::{ApiPath, ApiQuery, AppState, StreamCaller};
+use crate::metrics::{Metrics, Transport};
+use crate::state::{ApiPath, ApiQuery, AppState, StreamCaller, TOKEN_EXPIRED, time_left};
 
 /// Query of the SSE endpoint.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -48,7 +51,7 @@ pub(crate) struct EventsQuery {
     security(("bearer" = [])))]
 pub(crate) async fn events(
     State(state): State<Arc<AppState>>,
-    StreamCaller(principal): StreamCaller,
+    StreamCaller(principal, expires_at): StreamCaller,
     ApiPath(id): ApiPath<SessionId>,
     ApiQuery(query): ApiQuery<EventsQuery>,
     headers: HeaderMap,
@@ -115,6 +118,39 @@ pub(crate) async fn events(
             };
             futures::future::ready(event.map(Ok))
         })
-        .take_until(async move { shutdown.triggered().await });
+        .take_until(async move { shutdown.triggered().await })
+        .boxed();
+    let events = until_expiry(events, time_left(expires_at), state.metrics().clone());
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(state.config.sse_keep_alive)))
+}
+
+/// Ends `events` when the caller's token expires (`left` from now), with an `error` event
+/// (`unauthorized`) last; the client reconnects with a fresh token and its `Last-Event-ID`.
+fn until_expiry(
+    events: BoxStream<'static, Result<Event, Infallible>>,
+    left: Option<Duration>,
+    metrics: Metrics,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    let expired: BoxFuture<'static, ()> = match left {
+        Some(left) => Box::pin(tokio::time::sleep(left)),
+        None => Box::pin(std::future::pending()),
+    };
+    futures::stream::unfold(Some((events, expired)), move |state| {
+        let metrics = metrics.clone();
+        async move {
+            let (mut events, mut expired) = state?;
+            tokio::select! {
+                item = events.next() => item.map(|item| (item, Some((events, expired)))),
+                () = &mut expired => {
+                    metrics.stream_error(Transport::Sse, "unauthorized");
+                    let event = Event::default().event("error").data(to_json(&ErrorPayload {
+                        code: "unauthorized",
+                        message: TOKEN_EXPIRED,
+                        reference: None,
+                    }));
+                    Some((Ok(event), None))
+                }
+            }
+        }
+    })
 }

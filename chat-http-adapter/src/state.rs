@@ -2,13 +2,14 @@
 //! and JSON, path and query values whose rejections are API v1 errors.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use chat_core::{ChatEngine, Principal};
 use serde::de::DeserializeOwned;
 
-use crate::auth::{self, AuthRequest};
+use crate::auth::{self, AuthRequest, Authenticated};
 use crate::config::AdapterConfig;
 use crate::error::ApiError;
 use crate::limit::KeyedLimiter;
@@ -62,6 +63,24 @@ impl AppState {
             .await?)
     }
 
+    /// Authenticates the request that opens a stream: the principal and its expiry.
+    pub(crate) async fn authenticate_stream(
+        &self,
+        parts: &Parts,
+    ) -> Result<Authenticated, ApiError> {
+        let header = auth::bearer_token(&parts.headers)?;
+        let query = match header {
+            Some(_) => None,
+            None => auth::query_token(parts),
+        };
+        let token = header.or(query.as_deref());
+        Ok(self
+            .config
+            .authenticator
+            .authenticate_stream(AuthRequest::new(parts, token))
+            .await?)
+    }
+
     /// Applies the per-principal REST rate limit.
     pub(crate) fn check_rate(&self, principal: &Principal) -> Result<(), ApiError> {
         self.rest_limiter
@@ -87,9 +106,10 @@ impl FromRequestParts<Arc<AppState>> for Caller {
     }
 }
 
-/// The authenticated caller of a streaming endpoint (Bearer header or `?token=`).
+/// The authenticated caller of a streaming endpoint (Bearer header or `?token=`), with the
+/// time its credentials expire (the stream ends then).
 #[derive(Debug, Clone)]
-pub(crate) struct StreamCaller(pub(crate) Principal);
+pub(crate) struct StreamCaller(pub(crate) Principal, pub(crate) Option<SystemTime>);
 
 impl FromRequestParts<Arc<AppState>> for StreamCaller {
     type Rejection = ApiError;
@@ -98,10 +118,22 @@ impl FromRequestParts<Arc<AppState>> for StreamCaller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let principal = state.authenticate(parts, true).await?;
-        state.check_rate(&principal)?;
-        Ok(Self(principal))
+        let authenticated = state.authenticate_stream(parts).await?;
+        state.check_rate(&authenticated.principal)?;
+        Ok(Self(authenticated.principal, authenticated.expires_at))
     }
+}
+
+/// What a stream says when it ends because the caller's token expired.
+pub(crate) const TOKEN_EXPIRED: &str =
+    "the token expired; reconnect with a new one (and join with the last seq you received)";
+
+/// How long until `expires_at` (zero when it passed); `None` without an expiry.
+pub(crate) fn time_left(expires_at: Option<SystemTime>) -> Option<std::time::Duration> {
+    expires_at.map(|at| {
+        at.duration_since(SystemTime::now())
+            .unwrap_or(std::time::Duration::ZERO)
+    })
 }
 
 /// A JSON body; rejections become 415/413/422 API errors.

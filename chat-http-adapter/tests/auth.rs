@@ -301,3 +301,89 @@ fn dev_tokens_round_trip_and_refuse_anything_else() {
         assert!(dev.verify(bad).is_err(), "{bad:?}");
     }
 }
+
+/// A WebSocket or SSE stream opened with a token ends when the token expires: an
+/// `unauthorized` error (frame or event), then the close (1008 for the WebSocket). The
+/// expiry is the token's `exp` plus the leeway (0 here); `exp` counts whole seconds.
+#[tokio::test]
+async fn streams_end_when_their_token_expires() {
+    use eventsource_stream::Eventsource;
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let auth = Arc::new(JwtAuthenticator::hs256(SECRET, AUDIENCE).unwrap().leeway(0));
+    let app = app_with_auth(auth, |c| c);
+    let lasting = hs256(&claims("acme", "alice", "customer"));
+    let session = open_session(&app.router, &lasting).await;
+    let addr = serve(app.router.clone()).await;
+    let mut short = claims("acme", "alice", "customer");
+    short["exp"] = json!(now() + 2);
+    let short = hs256(&short);
+    let started = std::time::Instant::now();
+    let wait = std::time::Duration::from_secs(10);
+
+    // WebSocket: joined, then cut at the expiry; a connection with a lasting token stays.
+    let connect = |token: String| async move {
+        let url = format!("ws://{addr}/api/v1/ws?token={token}");
+        tokio_tungstenite::connect_async(url).await.unwrap().0
+    };
+    let mut expiring = connect(short.clone()).await;
+    let mut lasting_ws = connect(lasting.clone()).await;
+    let join = json!({"type": "join", "session_id": session, "after_seq": 0}).to_string();
+    expiring.send(Message::text(join.clone())).await.unwrap();
+    lasting_ws.send(Message::text(join)).await.unwrap();
+    let mut frames = Vec::new();
+    let close = loop {
+        match tokio::time::timeout(wait, expiring.next()).await.unwrap() {
+            Some(Ok(Message::Text(text))) => {
+                frames.push(serde_json::from_str::<serde_json::Value>(text.as_str()).unwrap())
+            }
+            Some(Ok(Message::Close(frame))) => break frame.unwrap(),
+            Some(Ok(_)) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    assert_eq!(u16::from(close.code), 1008);
+    assert_eq!(close.reason.as_str(), "token expired");
+    assert_eq!(frames[0]["type"], "joined");
+    let last = frames.last().unwrap();
+    assert_eq!(
+        (&last["type"], &last["code"]),
+        (&json!("error"), &json!("unauthorized"))
+    );
+    lasting_ws
+        .send(Message::text(json!({"type": "ping"}).to_string()))
+        .await
+        .unwrap();
+    let pong = loop {
+        match tokio::time::timeout(wait, lasting_ws.next()).await.unwrap() {
+            Some(Ok(Message::Text(text))) if text.as_str().contains("pong") => break text,
+            Some(Ok(_)) => {}
+            other => panic!("the lasting connection ended: {other:?}"),
+        }
+    };
+    assert!(pong.as_str().contains("\"pong\""));
+
+    // SSE: the stream ends with an `error` event once the token expires.
+    let mut short = claims("acme", "alice", "customer");
+    short["exp"] = json!(now() + 2);
+    let response = reqwest::Client::new()
+        .get(format!("http://{addr}/api/v1/sessions/{session}/events"))
+        .bearer_auth(hs256(&short))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut events = Box::pin(response.bytes_stream().eventsource());
+    let mut names = Vec::new();
+    let mut last_data = String::new();
+    while let Some(event) = tokio::time::timeout(wait, events.next()).await.unwrap() {
+        let event = event.unwrap();
+        names.push(event.event.clone());
+        last_data = event.data;
+    }
+    assert_eq!(names.first().map(String::as_str), Some("joined"));
+    assert_eq!(names.last().map(String::as_str), Some("error"));
+    assert!(last_data.contains("\"unauthorized\""), "{last_data}");
+}

@@ -180,3 +180,63 @@ async fn shutdown_disconnects_socket_io_clients() {
     assert!(child.wait().await.unwrap().success());
     assert!(app.shutdown.drain(Duration::from_secs(5)).await);
 }
+
+/// A socket whose JWT expires gets an `error` event (`unauthorized`) and is disconnected by
+/// the server; `exp` counts whole seconds and the leeway is 0 here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_io_clients_are_disconnected_when_their_token_expires() {
+    use chat_http_adapter::JwtAuthenticator;
+    if !node_ready() {
+        return;
+    }
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-test-only";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = |exp: u64| {
+        let claims = serde_json::json!({
+            "sub": "alice", "tenant": TENANT, "role": "customer", "aud": "chat-api", "exp": exp,
+        });
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET),
+        )
+        .unwrap()
+    };
+    let auth = std::sync::Arc::new(
+        JwtAuthenticator::hs256(SECRET, "chat-api")
+            .unwrap()
+            .leeway(0),
+    );
+    let app = app_with_auth(auth, |c| c);
+    let session = open_session(&app.router, &token(now + 600)).await;
+    let addr = serve(app.router.clone()).await;
+    let mut child = tokio::process::Command::new("node")
+        .arg(js_dir().join("socketio_client.mjs"))
+        .arg(format!("http://{addr}"))
+        .arg(token(now + 3))
+        .arg(&session)
+        .arg("expiry")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the node client never joined")
+        .unwrap();
+    assert_eq!(ready.as_deref(), Some("READY"));
+    let report = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the client was not disconnected")
+        .unwrap()
+        .unwrap();
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["disconnect"], "io server disconnect", "{report}");
+    assert_eq!(report["errors"][0]["code"], "unauthorized", "{report}");
+    assert!(child.wait().await.unwrap().success());
+}

@@ -3,6 +3,7 @@
 //! signature check and standard-claim validation.
 
 use std::fmt;
+use std::time::{Duration, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use chat_core::{Principal, Role, TenantId, UserId};
@@ -10,7 +11,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::{AuthError, AuthRequest, Authenticator};
+use super::{AuthError, AuthRequest, Authenticated, Authenticator};
 
 /// Shortest accepted HS256 secret, in bytes (RFC 7518 section 3.2: at least the hash size).
 pub const MIN_HS256_SECRET_BYTES: usize = 32;
@@ -126,6 +127,14 @@ impl JwtAuthenticator {
     /// Errors: `InvalidCredentials` (bad signature, expired, wrong audience or issuer, bad or
     /// missing claims).
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        Ok(self.verify_with_expiry(token)?.principal)
+    }
+
+    /// Like [`verify`](Self::verify), with the token's expiry (`exp` plus the leeway the
+    /// validation allows), for streams that must end when the token does.
+    ///
+    /// Errors: as `verify`.
+    pub fn verify_with_expiry(&self, token: &str) -> Result<Authenticated, AuthError> {
         let data = jsonwebtoken::decode::<IdentityClaims>(token, &self.key, &self.validation)
             .map_err(|e| AuthError::InvalidCredentials(describe(e.kind())))?;
         let claims = data.claims;
@@ -133,7 +142,17 @@ impl JwtAuthenticator {
         let tenant = TenantId::new(claims.tenant).map_err(|_| invalid("tenant"))?;
         let user = UserId::new(claims.sub).map_err(|_| invalid("sub"))?;
         let role = Role::parse(&claims.role).ok_or_else(|| invalid("role"))?;
-        Ok(Principal::new(tenant, user, role))
+        let authenticated = Authenticated::new(Principal::new(tenant, user, role));
+        // `exp` is required by the validation; a value too large for SystemTime means "never".
+        let expiry = claims.exp.and_then(|exp| {
+            UNIX_EPOCH.checked_add(Duration::from_secs(
+                exp.saturating_add(self.validation.leeway),
+            ))
+        });
+        Ok(match expiry {
+            Some(at) => authenticated.expires_at(at),
+            None => authenticated,
+        })
     }
 }
 
@@ -143,6 +162,7 @@ struct IdentityClaims {
     sub: String,
     tenant: String,
     role: String,
+    exp: Option<u64>,
 }
 
 /// A short reason, without echoing token contents.
@@ -166,5 +186,13 @@ impl Authenticator for JwtAuthenticator {
     async fn authenticate(&self, request: AuthRequest<'_>) -> Result<Principal, AuthError> {
         let token = request.token.ok_or(AuthError::MissingCredentials)?;
         self.verify(token)
+    }
+
+    async fn authenticate_stream(
+        &self,
+        request: AuthRequest<'_>,
+    ) -> Result<Authenticated, AuthError> {
+        let token = request.token.ok_or(AuthError::MissingCredentials)?;
+        self.verify_with_expiry(token)
     }
 }

@@ -14,6 +14,7 @@ pub use dev::DevAuthenticator;
 pub use jwt::{DEFAULT_LEEWAY_SECS, JwtAuthenticator, JwtClaims, MIN_HS256_SECRET_BYTES};
 
 use std::fmt::Debug;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use axum::http::request::Parts;
@@ -66,6 +67,46 @@ pub trait Authenticator: Send + Sync + Debug + 'static {
     /// Errors: `MissingCredentials` or `InvalidCredentials` (answered 401), `Forbidden` (403),
     /// `Unavailable` (503).
     async fn authenticate(&self, request: AuthRequest<'_>) -> Result<Principal, AuthError>;
+
+    /// Authenticates a request that opens a long-lived stream (WebSocket, SSE, Socket.IO) and
+    /// says until when its credentials hold. The adapter ends the stream at that time (the
+    /// WebSocket with an `unauthorized` error frame and close 1008, SSE with an `error` event),
+    /// so a connection never outlives its token; the client reconnects with a fresh one.
+    ///
+    /// The default calls [`authenticate`](Self::authenticate) and sets no end; token-based
+    /// implementations return the token's expiry ([`JwtAuthenticator`] does).
+    async fn authenticate_stream(
+        &self,
+        request: AuthRequest<'_>,
+    ) -> Result<Authenticated, AuthError> {
+        Ok(Authenticated::new(self.authenticate(request).await?))
+    }
+}
+
+/// A principal and until when its credentials hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Authenticated {
+    /// The caller.
+    pub principal: Principal,
+    /// When the credentials expire (a token's `exp`); `None`: they do not.
+    pub expires_at: Option<SystemTime>,
+}
+
+impl Authenticated {
+    /// Credentials without an expiry.
+    pub fn new(principal: Principal) -> Self {
+        Self {
+            principal,
+            expires_at: None,
+        }
+    }
+
+    /// Sets when the credentials expire.
+    pub fn expires_at(mut self, at: SystemTime) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
 }
 
 /// The token of `Authorization: Bearer <token>`, if that header is present.

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bytes::Bytes;
@@ -20,7 +20,7 @@ use crate::frames::{ClientFrame, FrameHead, ServerFrame};
 use crate::limit::TokenBucket;
 use crate::metrics::{Metrics, Transport};
 use crate::shutdown::CLOSE_SERVICE_RESTART;
-use crate::state::AppState;
+use crate::state::{AppState, TOKEN_EXPIRED, time_left};
 
 /// Why a connection ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,8 @@ enum Close {
     Idle,
     /// A frame over the codec limit.
     TooBig,
+    /// The caller's token expired.
+    Expired,
     /// The client closed, or the socket failed: nothing more to say.
     ClientGone,
 }
@@ -44,6 +46,7 @@ impl Close {
             Self::Shutdown => (CLOSE_SERVICE_RESTART, "service restart"),
             Self::Idle => (1001, "idle timeout"),
             Self::TooBig => (1009, "message too big"),
+            Self::Expired => (1008, "token expired"),
             Self::ClientGone => return None,
         };
         Some(CloseFrame {
@@ -112,7 +115,12 @@ impl Outbox {
 }
 
 /// Serves one upgraded connection until it ends.
-pub(super) async fn run(state: Arc<AppState>, principal: Principal, socket: WebSocket) {
+pub(super) async fn run(
+    state: Arc<AppState>,
+    principal: Principal,
+    expires_at: Option<SystemTime>,
+    socket: WebSocket,
+) {
     let _ticket = state.shutdown().ticket();
     let _gauge = state.metrics().connection(Transport::Ws);
     let config = &state.config;
@@ -139,7 +147,7 @@ pub(super) async fn run(state: Arc<AppState>, principal: Principal, socket: WebS
         outbox,
         joined: HashMap::new(),
     };
-    let reason = connection.read_loop(stream).await;
+    let reason = connection.read_loop(stream, time_left(expires_at)).await;
     // Stop producing before the writer drains what is queued and says goodbye.
     let joined: Vec<SessionId> = connection.joined.keys().copied().collect();
     for task in connection.joined.values() {
@@ -166,8 +174,20 @@ struct Connection {
 }
 
 impl Connection {
-    async fn read_loop(&mut self, mut stream: SplitStream<WebSocket>) -> Close {
+    async fn read_loop(
+        &mut self,
+        mut stream: SplitStream<WebSocket>,
+        time_left: Option<Duration>,
+    ) -> Close {
         let idle = self.state.config.ws_idle_timeout;
+        // Without an expiry the deadline never comes (a pending future, not a far timer).
+        let expired = async move {
+            match time_left {
+                Some(left) => tokio::time::sleep(left).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(expired);
         let mut shutdown = self.state.shutdown().subscribe();
         let mut close = self.outbox.close.subscribe();
         loop {
@@ -178,6 +198,7 @@ impl Connection {
                 biased;
                 _ = close.changed() => continue,
                 _ = shutdown.wait_for(|t| *t) => return Close::Shutdown,
+                () = &mut expired => return Close::Expired,
                 next = tokio::time::timeout(idle, stream.next()) => next,
             };
             let message = match next {
@@ -515,6 +536,22 @@ async fn write_loop(
             if !write(&mut sink, message, write_timeout).await {
                 return;
             }
+        }
+    }
+    if reason == Close::Expired {
+        let frame = ServerFrame::Error {
+            code: "unauthorized",
+            message: TOKEN_EXPIRED,
+            reference: None,
+        };
+        if !write(
+            &mut sink,
+            Message::Text(frame.to_json().into()),
+            write_timeout,
+        )
+        .await
+        {
+            return;
         }
     }
     if let Some(frame) = reason.frame() {

@@ -54,7 +54,7 @@ use crate::state::{AppState, StreamCaller};
     security(("bearer" = [])))]
 pub(crate) async fn upgrade(
     State(state): State<Arc<AppState>>,
-    StreamCaller(principal): StreamCaller,
+    StreamCaller(principal, expires_at): StreamCaller,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     if state.shutdown().is_triggered() {
@@ -76,5 +76,5 @@ pub(crate) async fn upgrade(
         .write_buffer_size(config.ws_write_buffer_bytes)
         .max_message_size(config.ws_max_message_bytes)
         .max_frame_size(config.ws_max_message_bytes)
-        .on_upgrade(move |socket| connection::run(state, principal, socket))
+        .on_upgrade(move |socket| connection::run(state, principal, expires_at, socket))
 }

@@ -1,6 +1,6 @@
 // An unchanged socket.io-client front end against the adapter's /chat namespace, driven by
 // tests/socketio.rs. Usage: node socketio_client.mjs <base-url> <token> <session-id> <mode>
-// with mode polling | upgrade | websocket. Prints one JSON line of results; exits non-zero
+// with mode polling | upgrade | websocket (or shutdown | expiry: wait to be disconnected). Prints one JSON line of results; exits non-zero
 // with the reason on any failure.
 import { io } from "socket.io-client";
 
@@ -20,7 +20,7 @@ function options() {
     opts.transports = ["polling"];
   } else if (mode === "websocket") {
     opts.transports = ["websocket"];
-  } else if (mode === "upgrade" || mode === "shutdown") {
+  } else if (mode === "upgrade" || mode === "shutdown" || mode === "expiry") {
     opts.transports = ["polling", "websocket"];
     opts.upgrade = true;
   } else {
@@ -75,20 +75,23 @@ async function postOverRest(content) {
   return (await response.json()).seq;
 }
 
-// Mode "shutdown": join, say READY, then report how the server let go of the socket.
-async function awaitShutdown() {
+// Modes "shutdown" and "expiry": join, say READY, then report how the server let go of the
+// socket, with the error events it sent before.
+async function awaitDisconnect() {
   const socket = await connect({ auth: { token }, reconnection: false, transports: ["websocket"] });
+  const errors = [];
+  socket.on("error", (payload) => errors.push(payload));
   const join = await socket.timeout(TIMEOUT_MS).emitWithAck("join-session", { session_id: sessionId, after_seq: 0 });
   if (!join.ok) fail("join refused");
   const gone = new Promise((resolve) => socket.once("disconnect", resolve));
   console.log("READY");
   const reason = await gone;
   clearTimeout(watchdog);
-  console.log(JSON.stringify({ mode, disconnect: reason }));
+  console.log(JSON.stringify({ mode, disconnect: reason, errors }));
 }
 
 async function main() {
-  if (mode === "shutdown") return awaitShutdown();
+  if (mode === "shutdown" || mode === "expiry") return awaitDisconnect();
   const result = { mode };
 
   // A bad token is refused with connect_error.

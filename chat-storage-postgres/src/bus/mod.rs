@@ -202,6 +202,8 @@ struct Inner {
     channel: String,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
+    /// Set by [`PgEventBus::shutdown`] at once (the aborted task finishes a little later).
+    shut_down: AtomicBool,
 }
 
 impl Drop for Inner {
@@ -265,6 +267,7 @@ impl PgEventBus {
                 channel,
                 shared,
                 task,
+                shut_down: AtomicBool::new(false),
             }),
         })
     }
@@ -281,6 +284,7 @@ impl PgEventBus {
 
     /// Stops the listener and ends every subscription of this node.
     pub fn shutdown(&self) {
+        self.inner.shut_down.store(true, Ordering::Release);
         self.inner.task.abort();
         self.inner.shared.connected.store(false, Ordering::Release);
         self.inner.shared.fanout.close_all();
@@ -394,7 +398,7 @@ impl EventBus for PgEventBus {
     }
 
     async fn subscribe(&self, topic: &Topic) -> Result<BusSubscription, BusError> {
-        if self.inner.task.is_finished() {
+        if self.inner.shut_down.load(Ordering::Acquire) || self.inner.task.is_finished() {
             return Err(BusError::Unavailable("the event bus is shut down".into()));
         }
         Ok(self.inner.shared.fanout.subscribe(topic))
