@@ -7,6 +7,11 @@
 //! Baseline in the same run: the delivery of the customer's own `message_created` event
 //! (post accepted -> event received), i.e. the bus and wake-up cost every event pays.
 //!
+//! Two knowledge bases: `synthetic` (300 generated articles over a shared vocabulary, so that
+//! every question matches most of them: the search's worst case) and `help-center` (the
+//! support-portal's seeded 38 articles and 24 approved FAQ entries, asked the realistic
+//! questions below).
+//!
 //! Run: `cargo bench -p chat-benches --bench ttft` (ANSWERS=n overrides).
 
 // A benchmark harness aborts on a failed setup step; that is its error handling.
@@ -19,11 +24,12 @@ use chat_benches::corpus;
 use chat_benches::setup::{self, Backend};
 use chat_core::bus::EventKind;
 use chat_core::engine::{CreateSession, PostMessage, SubscriptionItem};
-use chat_core::model::{KbArticle, SessionKind};
+use chat_core::model::{FaqStatus, KbArticle, LearnedFaqEntry, SessionKind};
 use chat_core::testing::{MockProvider, MockReply};
 use chat_core::{ChatEngine, Role};
 use futures::StreamExt;
 use hdrhistogram::Histogram;
+use support_portal::seed::KnowledgeSeed;
 
 const SESSIONS: usize = 100;
 
@@ -39,15 +45,95 @@ fn main() {
         .build()
         .expect("runtime");
     println!(
-        "| store | answers | post -> first ai_delta p50 | p99 | post -> message_created p50 (baseline) | p99 | p99 ratio |"
+        "| knowledge base | store | answers | post -> first ai_delta p50 | p99 | post -> message_created p50 (baseline) | p99 | p99 ratio |"
     );
-    println!("|---|---|---|---|---|---|---|");
-    for backend in [Backend::Memory, Backend::Sqlite] {
-        runtime.block_on(run(backend, answers));
+    println!("|---|---|---|---|---|---|---|---|");
+    for kb in [Knowledge::Synthetic, Knowledge::HelpCenter] {
+        for backend in [Backend::Memory, Backend::Sqlite] {
+            runtime.block_on(run(kb, backend, answers));
+        }
     }
 }
 
-async fn run(backend: Backend, answers: usize) {
+/// The knowledge base the answers draw on.
+#[derive(Debug, Clone, Copy)]
+enum Knowledge {
+    Synthetic,
+    HelpCenter,
+}
+
+/// Customer questions about the help center's product (none copied from its FAQ).
+const HELP_CENTER_QUESTIONS: &[&str] = &[
+    "how do I get my money back for the yearly subscription",
+    "where do I find last month's invoice",
+    "our VAT number is missing on the invoice",
+    "can we pay by bank transfer in euros",
+    "how do I move from Team to Business",
+    "SSO login fails with a SAML error",
+    "set up Okta provisioning for our users",
+    "I lost access to my authenticator app",
+    "our API token stopped working",
+    "we get 429 errors from the API",
+    "slack notifications do not show up in our channel",
+    "import our board from Trello",
+    "download all our projects as CSV",
+    "what happens to our data after we cancel",
+    "how big can an uploaded file be",
+    "the app is very slow today",
+    "does the mobile app work offline",
+    "how do I invite a client as a guest",
+    "do guests need a paid seat",
+    "sync tasks to my Outlook calendar",
+    "how do I reset my password",
+    "delete our workspace permanently",
+    "set up a recurring task every Monday",
+    "track time on tasks and export timesheets",
+];
+
+async fn seed(engine: &ChatEngine, kb: Knowledge) -> Vec<String> {
+    let admin = setup::principal("admin", Role::Admin);
+    match kb {
+        Knowledge::Synthetic => {
+            for a in corpus::articles(300, 11) {
+                engine
+                    .upsert_article(
+                        &admin,
+                        KbArticle::new(admin.tenant_id.clone(), a.title, a.body),
+                    )
+                    .await
+                    .expect("article");
+            }
+            corpus::queries(64, 3)
+        }
+        Knowledge::HelpCenter => {
+            let seed = KnowledgeSeed::tasklane().expect("the portal's seed parses");
+            for a in seed.articles {
+                engine
+                    .upsert_article(
+                        &admin,
+                        KbArticle::new(admin.tenant_id.clone(), a.title, a.body).tags(a.tags),
+                    )
+                    .await
+                    .expect("article");
+            }
+            for f in seed.faq {
+                let entry = LearnedFaqEntry::new(
+                    admin.tenant_id.clone(),
+                    f.question,
+                    f.answer,
+                    FaqStatus::Approved,
+                );
+                engine.upsert_faq(&admin, entry).await.expect("faq");
+            }
+            HELP_CENTER_QUESTIONS
+                .iter()
+                .map(|q| q.to_string())
+                .collect()
+        }
+    }
+}
+
+async fn run(kb: Knowledge, backend: Backend, answers: usize) {
     let (store, _dir) = backend.open().await;
     let provider = MockProvider::new("mock").repeat(MockReply::answer([
         "Refunds take five days [1].",
@@ -58,17 +144,7 @@ async fn run(backend: Backend, answers: usize) {
         .provider(Arc::new(provider))
         .build()
         .expect("engine");
-    let admin = setup::principal("admin", Role::Admin);
-    for a in corpus::articles(300, 11) {
-        engine
-            .upsert_article(
-                &admin,
-                KbArticle::new(admin.tenant_id.clone(), a.title, a.body),
-            )
-            .await
-            .expect("article");
-    }
-    let questions = corpus::queries(64, 3);
+    let questions = seed(&engine, kb).await;
 
     let mut sessions = Vec::new();
     for i in 0..SESSIONS {
@@ -128,7 +204,11 @@ async fn run(backend: Backend, answers: usize) {
     }
     let us = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     println!(
-        "| {} | {} | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} µs | {:.1}x |",
+        "| {} | {} | {} | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} µs | {:.1}x |",
+        match kb {
+            Knowledge::Synthetic => "synthetic (300 articles)",
+            Knowledge::HelpCenter => "help-center (38 articles, 24 FAQs)",
+        },
         backend.name(),
         answers,
         us(&first_delta, 0.5),
