@@ -11,6 +11,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chat_core::model::TokenUsage;
@@ -32,6 +33,13 @@ available sources, so I cannot answer it from them. A human agent can help if yo
 
 /// Weight of a question term that no sentence contains, relative to a present one.
 const ABSENT_TERM_WEIGHT: f32 = 0.5;
+/// Share of a question word's weight that a sentence gets when the word is in its passage's
+/// title but not in the sentence: the answer under an FAQ question or an article title is
+/// about that title's words even when it does not repeat them.
+const TITLE_TERM_WEIGHT: f32 = 0.5;
+/// Sentences less relevant than this share of the best one are left out: they matched a
+/// stray question word ("long", "take") rather than the question.
+const RELATIVE_CUTOFF: f32 = 0.6;
 
 /// The line before the quotes.
 pub const FOUND_INTRO: &str = "Here is what the available sources say:";
@@ -163,6 +171,8 @@ struct Sentence<'a> {
     position: usize,
     text: String,
     stems: HashSet<String>,
+    /// Stems of the passage's title.
+    title: Arc<HashSet<String>>,
 }
 
 impl OfflineAnswerer {
@@ -204,19 +214,25 @@ impl OfflineAnswerer {
             .passages
             .iter()
             .flat_map(|passage| {
+                let title = Arc::new(self.stems(&passage.title));
+                // Headings (Markdown `#` lines) and questions (an FAQ's own question) name a
+                // topic without answering anything: they are never quoted.
                 passage
                     .text
-                    .unicode_sentences()
+                    .lines()
+                    .filter(|line| !line.trim_start().starts_with('#'))
+                    .flat_map(|line| line.unicode_sentences())
                     .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
-                    .filter(|s| s.chars().any(char::is_alphanumeric))
+                    .filter(|s| s.chars().any(char::is_alphanumeric) && !s.ends_with('?'))
                     .enumerate()
-                    .map(move |(position, text)| (passage, position, text))
+                    .map(move |(position, text)| (passage, position, text, Arc::clone(&title)))
             })
-            .map(|(passage, position, text)| Sentence {
+            .map(|(passage, position, text, title)| Sentence {
                 passage,
                 position,
                 stems: self.stems(&text),
                 text,
+                title,
             })
             .collect();
         let n = sentences.len().max(1) as f32;
@@ -236,13 +252,20 @@ impl OfflineAnswerer {
         let mut scored: Vec<(f32, &Sentence<'_>)> = sentences
             .iter()
             .filter_map(|s| {
-                let covered: f32 = weights
+                let own: f32 = weights
                     .iter()
                     .filter(|(t, _)| s.stems.contains(*t))
                     .map(|(_, w)| w)
                     .sum();
+                let from_title: f32 = weights
+                    .iter()
+                    .filter(|(t, _)| !s.stems.contains(*t) && s.title.contains(*t))
+                    .map(|(_, w)| w * TITLE_TERM_WEIGHT)
+                    .sum();
+                let covered = own + from_title;
                 let relevance = if total > 0.0 { covered / total } else { 0.0 };
-                (covered > 0.0 && relevance >= self.config.min_relevance).then_some((relevance, s))
+                // A sentence must itself share a word with the question.
+                (own > 0.0 && relevance >= self.config.min_relevance).then_some((relevance, s))
             })
             .collect();
         scored.sort_by(|(a, sa), (b, sb)| {
@@ -252,9 +275,10 @@ impl OfflineAnswerer {
                 .then(sa.position.cmp(&sb.position))
         });
 
+        let best = scored.first().map_or(0.0, |(relevance, _)| *relevance);
         let mut quoted: Vec<&Sentence<'_>> = Vec::new();
-        for (_, s) in scored {
-            if quoted.len() == self.config.max_sentences {
+        for (relevance, s) in scored {
+            if quoted.len() == self.config.max_sentences || relevance < best * RELATIVE_CUTOFF {
                 break;
             }
             if !quoted.iter().any(|q| q.text == s.text) {

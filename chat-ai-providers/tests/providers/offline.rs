@@ -68,6 +68,80 @@ async fn quotes_the_relevant_sentences_with_their_citations() {
     assert!(usage.prompt_tokens > 20 && usage.completion_tokens > 5);
 }
 
+/// Headings and questions (an FAQ passage's own question) name the topic without answering:
+/// the answer quotes the sentences that do.
+#[tokio::test]
+async fn headings_and_questions_are_not_quoted() {
+    let request = ask("Can I get a refund for my annual plan?").passages(vec![
+        ContextPassage::new(
+            1,
+            "Refund policy",
+            "# Refund policy\n\n## Annual plans\nAnnual plans get a full refund within 30 days.",
+            0.9,
+        ),
+        ContextPassage::new(
+            2,
+            "Can I get a refund for my annual plan?",
+            "Q: Can I get a refund for my annual plan?\nA: Yes, a refund of an annual plan is possible within 30 days.",
+            0.8,
+        ),
+    ]);
+    let out = run(&OfflineAnswerer::new(), request).await;
+    assert!(
+        out.text
+            .contains("\"Annual plans get a full refund within 30 days.\" [1]"),
+        "{}",
+        out.text
+    );
+    assert!(
+        out.text.contains("A: Yes, a refund of an annual plan"),
+        "{}",
+        out.text
+    );
+    assert!(
+        !out.text.contains('#'),
+        "a heading was quoted: {}",
+        out.text
+    );
+    assert!(
+        !out.text.contains("Q: "),
+        "a question was quoted: {}",
+        out.text
+    );
+}
+
+/// An answer sentence counts its passage's title (an FAQ's question) at half weight, and
+/// sentences that only share a stray word with the question ("take") are left out.
+#[tokio::test]
+async fn the_title_lends_its_words_and_stray_matches_are_dropped() {
+    let request = ask("How long does a refund take?").passages(vec![
+        ContextPassage::new(
+            1,
+            "Calendar sync",
+            "Calendar apps can take up to a day to refresh a feed.",
+            0.9,
+        ),
+        ContextPassage::new(
+            2,
+            "How long does a refund take?",
+            "Q: How long does a refund take?\nA: Refunds reach your card within 5 to 10 business days.",
+            0.8,
+        ),
+    ]);
+    let out = run(&OfflineAnswerer::new(), request).await;
+    assert!(
+        out.text
+            .contains("\"A: Refunds reach your card within 5 to 10 business days.\" [2]"),
+        "{}",
+        out.text
+    );
+    assert!(
+        !out.text.contains("[1]"),
+        "a stray match was quoted: {}",
+        out.text
+    );
+}
+
 #[tokio::test]
 async fn stemming_matches_other_forms_of_a_word() {
     let out = run(&OfflineAnswerer::new(), ask("When will I get refunded?")).await;
