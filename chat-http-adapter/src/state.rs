@@ -43,19 +43,9 @@ impl AppState {
         &self.config.shutdown
     }
 
-    /// Authenticates a request head. `allow_query_token` is for the streaming endpoints.
-    pub(crate) async fn authenticate(
-        &self,
-        parts: &Parts,
-        allow_query_token: bool,
-    ) -> Result<Principal, ApiError> {
-        let header = auth::bearer_token(&parts.headers)?;
-        let query = if header.is_none() && allow_query_token {
-            auth::query_token(parts)
-        } else {
-            None
-        };
-        let token = header.or(query.as_deref());
+    /// Authenticates a REST request (the Bearer header only).
+    pub(crate) async fn authenticate(&self, parts: &Parts) -> Result<Principal, ApiError> {
+        let token = auth::bearer_token(&parts.headers)?;
         Ok(self
             .config
             .authenticator
@@ -63,7 +53,8 @@ impl AppState {
             .await?)
     }
 
-    /// Authenticates the request that opens a stream: the principal and its expiry.
+    /// Authenticates the request that opens a stream (the Bearer header, else `?token=`):
+    /// the principal and its expiry.
     pub(crate) async fn authenticate_stream(
         &self,
         parts: &Parts,
@@ -100,7 +91,7 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let principal = state.authenticate(parts, false).await?;
+        let principal = state.authenticate(parts).await?;
         state.check_rate(&principal)?;
         Ok(Self(principal))
     }

@@ -141,21 +141,23 @@ async fn socket_io_client_websocket_only() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_disconnects_socket_io_clients() {
-    if !node_ready() {
-        return;
-    }
-    let app = app();
-    let alice = customer("alice");
-    let session = open_session(&app.router, &alice).await;
-    let addr = serve(app.router.clone()).await;
+/// Starts the node client in a waiting mode (`shutdown`, `expiry`) and returns once it joined
+/// the session, with its output lines (the next one is its report).
+async fn joined_client(
+    addr: std::net::SocketAddr,
+    token: &str,
+    session: &str,
+    mode: &str,
+) -> (
+    tokio::process::Child,
+    tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) {
     let mut child = tokio::process::Command::new("node")
         .arg(js_dir().join("socketio_client.mjs"))
         .arg(format!("http://{addr}"))
-        .arg(&alice)
-        .arg(&session)
-        .arg("shutdown")
+        .arg(token)
+        .arg(session)
+        .arg(mode)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -167,6 +169,19 @@ async fn shutdown_disconnects_socket_io_clients() {
         .expect("the node client never joined")
         .unwrap();
     assert_eq!(ready.as_deref(), Some("READY"));
+    (child, lines)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_disconnects_socket_io_clients() {
+    if !node_ready() {
+        return;
+    }
+    let app = app();
+    let alice = customer("alice");
+    let session = open_session(&app.router, &alice).await;
+    let addr = serve(app.router.clone()).await;
+    let (mut child, mut lines) = joined_client(addr, &alice, &session, "shutdown").await;
     assert_eq!(app.shutdown.open_connections(), 1);
 
     app.shutdown.trigger();
@@ -213,23 +228,7 @@ async fn socket_io_clients_are_disconnected_when_their_token_expires() {
     let app = app_with_auth(auth, |c| c);
     let session = open_session(&app.router, &token(now + 600)).await;
     let addr = serve(app.router.clone()).await;
-    let mut child = tokio::process::Command::new("node")
-        .arg(js_dir().join("socketio_client.mjs"))
-        .arg(format!("http://{addr}"))
-        .arg(token(now + 3))
-        .arg(&session)
-        .arg("expiry")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("the node client never joined")
-        .unwrap();
-    assert_eq!(ready.as_deref(), Some("READY"));
+    let (mut child, mut lines) = joined_client(addr, &token(now + 3), &session, "expiry").await;
     let report = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
         .await
         .expect("the client was not disconnected")

@@ -40,6 +40,18 @@ enum Close {
 }
 
 impl Close {
+    /// The `error` frame (code, message) sent before the close frame, if any.
+    fn last_error(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Self::SlowConsumer => Some((
+                "slow_consumer",
+                "the connection fell too far behind and is closed; reconnect and join with the last seq you received",
+            )),
+            Self::Expired => Some(("unauthorized", TOKEN_EXPIRED)),
+            _ => None,
+        }
+    }
+
     fn frame(self) -> Option<CloseFrame> {
         let (code, reason) = match self {
             Self::SlowConsumer => (1013, "slow consumer"),
@@ -514,43 +526,23 @@ async fn write_loop(
             }
         }
     };
-    if reason == Close::SlowConsumer {
-        // What is queued is dropped: the client resumes from the last seq it received.
-        let frame = ServerFrame::Error {
-            code: "slow_consumer",
-            message: "the connection fell too far behind and is closed; reconnect and join with the last seq you received",
-            reference: None,
-        };
-        if !write(
-            &mut sink,
-            Message::Text(frame.to_json().into()),
-            write_timeout,
-        )
-        .await
-        {
-            return;
-        }
-    } else {
-        // Acks and events already queued still go out (an in-flight send is acknowledged).
+    if reason != Close::SlowConsumer {
+        // Acks and events already queued still go out (an in-flight send is acknowledged);
+        // a slow consumer's queue is dropped: it resumes from the last seq it received.
         while let Ok(message) = rx.try_recv() {
             if !write(&mut sink, message, write_timeout).await {
                 return;
             }
         }
     }
-    if reason == Close::Expired {
+    if let Some((code, message)) = reason.last_error() {
         let frame = ServerFrame::Error {
-            code: "unauthorized",
-            message: TOKEN_EXPIRED,
+            code,
+            message,
             reference: None,
         };
-        if !write(
-            &mut sink,
-            Message::Text(frame.to_json().into()),
-            write_timeout,
-        )
-        .await
-        {
+        let text = Message::Text(frame.to_json().into());
+        if !write(&mut sink, text, write_timeout).await {
             return;
         }
     }
