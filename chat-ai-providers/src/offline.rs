@@ -6,8 +6,12 @@
 //! boundaries, `unicode-segmentation`) are reduced to Snowball stems (`rust-stemmers`) without
 //! stop words; a sentence scores the share of the question's IDF weight it covers (terms rare
 //! among the passages' sentences weigh more; question terms found nowhere count half in the
-//! total, so a sentence matching little of a specific question scores low). Ties go to the better-retrieved passage, then to the
-//! earlier passage and sentence: the same input always gives the same answer.
+//! total, so a sentence matching little of a specific question scores low). A question word in
+//! the passage's title but not in the sentence counts half (the answer under an FAQ question
+//! rarely repeats it); a sentence must share at least one word of its own. Markdown headings
+//! and sentences that are questions are never quoted, and sentences scoring under 60 % of the
+//! best are left out. Ties go to the better-retrieved passage, then to the earlier passage and
+//! sentence: the same input always gives the same answer.
 
 use std::collections::HashSet;
 use std::fmt;
