@@ -30,6 +30,10 @@
 //!   from the store, so nothing is lost.
 //! - Shutdown: the frame in progress finishes (a `send` is committed and acknowledged), then
 //!   the client gets a close frame 1012 "service restart" and should reconnect.
+//! - Token expiry: when the credentials the connection was opened with expire
+//!   ([`crate::Authenticator::authenticate_stream`]), queued frames go out, then an `error`
+//!   frame `unauthorized` and a close frame 1008 "token expired"; the client reconnects with a
+//!   fresh token and joins with its last `seq`.
 
 mod connection;
 
