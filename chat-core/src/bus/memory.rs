@@ -8,9 +8,9 @@ use super::{BusError, BusItem, BusSubscription, ChatEvent, EventBus, Topic, Topi
 
 /// Events a topic buffers per subscriber before the slowest one lags.
 ///
-/// A topic's ring buffer is allocated in full when its first subscriber arrives (about 40 bytes
-/// a slot), and every open session is a topic: at 1,024 slots that was ~40 KiB per session,
-/// most of an idle WebSocket connection's memory (benches/README.md, "WebSocket load"). A
+/// A topic's ring buffer is allocated in full when its first subscriber arrives, and every open
+/// session is a topic: going from 1,024 slots to 128 took an idle WebSocket connection (two per
+/// session) from 37.3 to 19.8 KiB (benches/README.md, "WebSocket load"). A
 /// subscriber that lags catches the durable events (messages, status, assignment) up from the
 /// store by `seq`, so a smaller buffer loses none of them; only ephemeral events (typing,
 /// presence, AI deltas) beyond it are skipped, and the finished answer still arrives as
