@@ -44,6 +44,8 @@ pub use config::{IngestConfig, PdfBackend, WorkerConfig};
 pub use error::{IngestError, WireError};
 pub use extract::{Extractor, Processed, extract_in_process};
 pub use extraction::{Anchor, Block, Extraction};
+#[cfg(feature = "web")]
+pub(crate) use ingestor::document_chunks;
 pub use ingestor::{DocumentIngestor, Upload};
 pub use pdf::NO_TEXT_LAYER;
 pub use sniff::{FileType, sniff};

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use super::error::WebError;
 use super::fetch::FetchedPdf;
 use super::ingestor::PdfHandoff;
-use crate::ingest::documents::{DocumentIngestor, FileType, IngestError};
+use crate::ingest::documents::{DocumentIngestor, FileType, IngestError, document_chunks};
 use crate::model::{ChatDocument, DocumentChunk};
 
 #[async_trait]
@@ -36,21 +36,7 @@ impl PdfHandoff for DocumentIngestor {
             .await
             .map_err(document_error)?;
         let processed = extractor.chunk(extraction);
-        Ok(processed
-            .chunks
-            .into_iter()
-            .zip(0u32..)
-            .map(|(chunk, ordinal)| {
-                DocumentChunk::new(
-                    document.tenant_id.clone(),
-                    document.session_id,
-                    document.id,
-                    ordinal,
-                    chunk.text,
-                    chunk.locator,
-                )
-            })
-            .collect())
+        Ok(document_chunks(document, processed.chunks))
     }
 }
 
