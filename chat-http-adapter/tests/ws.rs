@@ -40,6 +40,15 @@ async fn send(ws: &mut Client, frame: Value) {
     ws.send(Message::text(frame.to_string())).await.unwrap();
 }
 
+/// Sends a `join` of `session` from its start.
+async fn join(ws: &mut Client, session: &str) {
+    send(
+        ws,
+        json!({"type": "join", "session_id": session, "after_seq": 0}),
+    )
+    .await;
+}
+
 /// The next JSON frame (pings and pongs skipped); panics on close or after the wait.
 async fn next(ws: &mut Client) -> Value {
     loop {
@@ -121,11 +130,7 @@ async fn join_send_ack_and_events_reach_every_participant() {
     let addr = serve(app.router.clone()).await;
 
     let mut meg = connect(addr, &manager("meg")).await;
-    send(
-        &mut meg,
-        json!({"type": "join", "session_id": session, "after_seq": 0}),
-    )
-    .await;
+    join(&mut meg, &session).await;
     let replayed = next(&mut meg).await;
     assert_eq!(replayed["type"], "event");
     assert_eq!(replayed["seq"], 1);
@@ -455,20 +460,12 @@ async fn a_slow_consumer_is_cut_off_without_slowing_others_and_resumes_without_l
         .await
         .unwrap();
     let mut slow: Client = slow;
-    send(
-        &mut slow,
-        json!({"type": "join", "session_id": session, "after_seq": 0}),
-    )
-    .await;
+    join(&mut slow, &session).await;
     assert_eq!(next(&mut slow).await["type"], "joined");
 
     // A fast client in the same session reads everything as it comes.
     let mut fast = connect(addr, &manager("meg")).await;
-    send(
-        &mut fast,
-        json!({"type": "join", "session_id": session, "after_seq": 0}),
-    )
-    .await;
+    join(&mut fast, &session).await;
     next_where(&mut fast, |f| f["type"] == "joined").await;
     let fast_reader = tokio::spawn(async move {
         let mut seqs = Vec::new();
@@ -581,11 +578,7 @@ async fn shutdown_tells_clients_to_reconnect_with_1012() {
     let session = open_session(&app.router, &alice).await;
     let addr = serve(app.router.clone()).await;
     let mut ws = connect(addr, &alice).await;
-    send(
-        &mut ws,
-        json!({"type": "join", "session_id": session, "after_seq": 0}),
-    )
-    .await;
+    join(&mut ws, &session).await;
     assert_eq!(next(&mut ws).await["type"], "joined");
     assert_eq!(app.shutdown.open_connections(), 1);
 
@@ -669,11 +662,7 @@ async fn graceful_serve_stops_on_the_signal_and_drains() {
         }
     });
     let mut ws = connect(addr, &alice).await;
-    send(
-        &mut ws,
-        json!({"type": "join", "session_id": session, "after_seq": 0}),
-    )
-    .await;
+    join(&mut ws, &session).await;
     assert_eq!(next(&mut ws).await["type"], "joined");
     stop.send(()).unwrap();
     assert_eq!(close_code(&mut ws).await.0, 1012);
@@ -696,11 +685,7 @@ async fn support_and_document_events_reach_the_client() {
     let session = open_session(&app.router, &alice).await;
     let addr = serve(app.router.clone()).await;
     let mut ws = connect(addr, &alice).await;
-    send(
-        &mut ws,
-        json!({"type": "join", "session_id": session, "after_seq": 0}),
-    )
-    .await;
+    join(&mut ws, &session).await;
     next_where(&mut ws, |f| f["type"] == "joined").await;
 
     let base = format!("/api/v1/sessions/{session}");
